@@ -1,0 +1,39 @@
+# The README's two commands are `make demo` and `make test`; both set everything up first.
+# Setup is idempotent: a fresh machine gets a .venv with kindling-core (editable), the test
+# tools, the contrib plugins, the pinned pyspark/delta-spark pair and Delta's jars.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.kindling-setup
+
+.PHONY: setup demo test test-fast bench docs clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml contrib/kindling-webhook/pyproject.toml scripts/setup-spark.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]" -e contrib/kindling-webhook
+	bash scripts/setup-spark.sh $(PY)
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/kindling plugins list --verbose
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not spark and not slow"
+
+bench: setup
+	$(PY) benchmarks/bench_signals.py
+	$(PY) benchmarks/bench_plugins.py
+	$(PY) benchmarks/bench_planning.py
+
+docs: setup
+	$(PY) -m kindling_core.docgen
+
+clean:
+	rm -rf $(VENV) .kindling build dist demo-output

@@ -1,0 +1,203 @@
+"""The :class:`App`: one pipeline application's configuration, plugins, signals and pipes.
+
+An app owns everything that would otherwise be global: its configuration, its plugin
+registry (and pluggy manager), its signal bus, its error reporter, its declared entities and
+pipes, its plan cache and (lazily) its Spark session. Two apps in one process never see each
+other's plugins, receivers or pipes. Creating an app loads plugins; importing kindling_core
+does nothing of the sort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from os import PathLike
+from typing import TYPE_CHECKING, Any
+
+from kindling_core.config import KindlingConfig, load_config, with_overrides
+from kindling_core.errorhandling import ErrorReporter
+from kindling_core.errors import PluginError
+from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
+from kindling_core.signal_catalog import core_signals
+from kindling_core.signals import ReceiverFailure, SignalBus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.model import Catalog, Entity, Pipe
+    from kindling_core.planning import ExecutionPlan, Planner
+
+__all__ = ["App"]
+
+logger = logging.getLogger("kindling.app")
+
+
+class App:
+    """A kindling application.
+
+    ``App()`` reads ``[tool.kindling]`` from the nearest ``pyproject.toml`` (or
+    ``config_path``, or an explicit ``config``), applies environment overrides and keyword
+    ``overrides`` (``App(strategy="streaming", plugins_config={"disable": ["x"]})`` style keys
+    are the TOML table names with dashes as underscores), loads plugins and declares the core
+    signals. ``plugins`` registers extra plugin objects by id (in-code plugins, tests).
+
+    Raises :class:`~kindling_core.errors.ConfigError` for bad configuration and, in strict
+    plugin mode, the first :class:`~kindling_core.errors.PluginError`.
+    """
+
+    def __init__(
+        self,
+        name: str = "kindling",
+        *,
+        config: KindlingConfig | None = None,
+        config_path: str | PathLike[str] | None = None,
+        plugins: Mapping[str, Any] | None = None,
+        entry_points: Iterable[Any] | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.name = name
+        base = config if config is not None else load_config(config_path)
+        self.config: KindlingConfig = with_overrides(base, **overrides) if overrides else base
+        signals_config = self.config.signals
+        self.signals = SignalBus(
+            strict=signals_config.strict,
+            propagate_receiver_errors=signals_config.propagate_receiver_errors,
+            async_workers=signals_config.async_workers,
+            async_queue_size=signals_config.async_queue_size,
+            on_receiver_error=self._on_receiver_error,
+        )
+        self.signals.declare_all(core_signals())
+        self._plugins: LoadedPlugins = load_plugins(
+            self.config, entry_points=entry_points, inline=plugins, signals=self.signals
+        )
+        if self.config.plugins.strict and self.registry.problems:
+            raise self.registry.problems[0]
+        self.errors = ErrorReporter(self.registry.family("error-handlers"), self.signals)
+        self.configure_problems: tuple[PluginError, ...] = self._configure_plugins()
+        self._catalog: Catalog | None = None
+        self._planner: Planner | None = None
+        self._spark: Any = None
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_pyproject(cls, path: str | PathLike[str] | None = None, **kwargs: Any) -> App:
+        """An app configured from ``path`` or the nearest ``pyproject.toml``."""
+        return cls(config_path=path, **kwargs)
+
+    def _on_receiver_error(self, failure: ReceiverFailure) -> None:
+        self.errors.report(
+            failure.error,
+            source="signal-receiver",
+            subject=failure.receiver,
+            signal=failure.signal,
+            asynchronous=failure.async_,
+        )
+
+    def _configure_plugins(self) -> tuple[PluginError, ...]:
+        """Call each active plugin's ``kindling_configure`` separately (attributed)."""
+        problems: list[PluginError] = []
+        caller = self._plugins.manager.hook.kindling_configure
+        for impl in caller.get_hookimpls():
+            record = self.registry.plugin(impl.plugin_name)
+            kwargs = {
+                "config": self.config,
+                "settings": self.config.settings_for(record.id),
+                "signals": self.signals,
+            }
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:
+                error = PluginError(
+                    f"plugin {record.label} failed in kindling_configure: {type(exc).__name__}: {exc}",
+                    plugin=record.id,
+                    distribution=record.distribution,
+                    version=record.version,
+                    remedy="fix the plugin's kindling_configure or disable the plugin",
+                )
+                error.__cause__ = exc
+                if self.config.plugins.strict:
+                    raise error from exc
+                problems.append(error)
+                self.errors.report(error, source="plugin", subject=record.id)
+        return tuple(problems)
+
+    # ------------------------------------------------------------------ accessors
+
+    @property
+    def registry(self) -> Registry:
+        """The resolved, immutable plugin registry."""
+        return self._plugins.registry
+
+    @property
+    def plugin_manager(self) -> Any:
+        """This app's pluggy ``PluginManager`` (for advanced use; prefer the registry)."""
+        return self._plugins.manager
+
+    @property
+    def catalog(self) -> Catalog:
+        """The entities and pipes declared on this app."""
+        if self._catalog is None:
+            from kindling_core.model import Catalog
+
+            self._catalog = Catalog()
+        return self._catalog
+
+    @property
+    def planner(self) -> Planner:
+        """The planner (with its plan cache) of this app."""
+        if self._planner is None:
+            from kindling_core.planning import Planner
+
+            self._planner = Planner(config=self.config, registry=self.registry, signals=self.signals)
+        return self._planner
+
+    # ------------------------------------------------------------------ declarations
+
+    def entity(self, entity_id: str, **fields: Any) -> Entity:
+        """Declare an entity (a Delta table by default); see :class:`kindling_core.model.Entity`."""
+        return self.catalog.add_entity(entity_id, **fields)
+
+    def pipe(
+        self,
+        pipe_id: str,
+        *,
+        inputs: Sequence[str],
+        output: str,
+        mode: str = "batch",
+        dimensions: Sequence[str] = (),
+        **fields: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator declaring a pipe; the function receives the inputs' DataFrames in order.
+
+        The decorated function is returned unchanged (still callable directly in tests).
+        """
+
+        def register(func: Callable[..., Any]) -> Callable[..., Any]:
+            self.catalog.add_pipe(
+                pipe_id, func=func, inputs=inputs, output=output, mode=mode, dimensions=dimensions, **fields
+            )
+            return func
+
+        return register
+
+    # ------------------------------------------------------------------ planning
+
+    def plan(self, strategy: str | None = None, pipes: Sequence[str] | None = None) -> ExecutionPlan:
+        """Plan the declared pipes (all, or ``pipes`` and what they need) with a strategy."""
+        return self.planner.plan(self.catalog, strategy=strategy, pipes=pipes)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Release what the app started (the async signal pool). The Spark session is not stopped."""
+        self.signals.close()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        active = ", ".join(r.id for r in self.registry.active_plugins)
+        return f"<App {self.name!r} plugins=[{active}]>"
+

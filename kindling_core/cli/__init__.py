@@ -1,0 +1,82 @@
+"""The ``kindling`` command line.
+
+Global options come before the subcommand (``kindling --config ci.toml plugins check``).
+Subcommands live in their own modules and are added to :data:`cli` here. ``--json`` output
+is machine-clean: nothing but the JSON document goes to stdout.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from kindling_core import __version__
+from kindling_core.cli._common import CliOptions, config_from, reporting_errors
+
+__all__ = ["cli", "main"]
+
+#: (module, attribute) of each subcommand; modules that are not there yet are skipped.
+SUBCOMMANDS: tuple[tuple[str, str], ...] = (
+    ("kindling_core.cli.plugins_cmd", "plugins"),
+    ("kindling_core.cli.signals_cmd", "signals"),
+    ("kindling_core.cli.plan_cmd", "plan"),
+    ("kindling_core.cli.run_cmd", "run"),
+)
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from kindling_core.plugins import load_plugins
+
+    ctx.obj = _options(**ctx.params)  # the group body has not run yet
+    click.echo(f"kindling-core {__version__}")
+    with reporting_errors():
+        registry = load_plugins(config_from(ctx), raise_requirements=False).registry
+    click.echo("active plugins:")
+    for record in registry.active_plugins:
+        click.echo(f"  {record.label}")
+    ctx.exit()
+
+
+def _options(
+    config_path: str | None = None,
+    disable_plugins: tuple[str, ...] = (),
+    enable_plugins: tuple[str, ...] = (),
+    no_autoload: bool = False,
+    strict_plugins: bool = False,
+) -> CliOptions:
+    return CliOptions(
+        config_path=config_path,
+        disable_plugins=tuple(disable_plugins),
+        enable_plugins=tuple(enable_plugins),
+        no_autoload=no_autoload,
+        strict_plugins=strict_plugins,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file with [tool.kindling] (default: nearest pyproject.toml).")
+@click.option("--disable-plugin", "disable_plugins", multiple=True, metavar="ID", help="Disable a plugin before import (repeatable).")
+@click.option("--enable-plugin", "enable_plugins", multiple=True, metavar="ID", help="Enable a plugin when autoload is off (repeatable).")
+@click.option("--no-autoload", is_flag=True, help="Load only built-in and enabled plugins.")
+@click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is a fatal error.")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=False, callback=_print_version, help="Show the version and the active plugins, then exit.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, disable_plugins: tuple[str, ...], enable_plugins: tuple[str, ...], no_autoload: bool, strict_plugins: bool) -> None:
+    """kindling: plan and run Spark + Delta pipelines, and inspect plugins and signals."""
+    ctx.obj = _options(config_path, disable_plugins, enable_plugins, no_autoload, strict_plugins)
+
+
+for _module, _attr in SUBCOMMANDS:
+    try:
+        cli.add_command(getattr(importlib.import_module(_module), _attr))
+    except ModuleNotFoundError as _exc:  # a subcommand still being built
+        if _exc.name != _module:
+            raise
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="kindling")

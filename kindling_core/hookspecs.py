@@ -1,0 +1,192 @@
+"""Hook specifications of the ``kindling`` pluggy project.
+
+Plugins implement these with :data:`hookimpl` (``from kindling_core import hookimpl``) and are
+found through the ``kindling`` entry-point group. The entry-point name is the plugin's id.
+
+Semantics shared by the six registration hooks:
+
+* The core calls each plugin's implementation **separately** (never through pluggy's 1:N
+  call), so every returned item and every exception is attributed to its plugin, and the
+  result never depends on pluggy's registration order.
+* An implementation may accept any subset of the arguments ``config`` (the app's
+  :class:`~kindling_core.config.KindlingConfig`), ``settings`` (this plugin's own table,
+  ``[tool.kindling.settings.<plugin-id>]``, as a read-only mapping) and ``signals`` (the app's
+  :class:`~kindling_core.signals.SignalBus`, for items that emit their own signals).
+* It returns an iterable of frozen items of the family's type; item names are unique within
+  a family across all plugins.
+* How the items are combined (select one, ordered chain, run all) is the core's business and
+  configured in ``pyproject.toml``; see :mod:`kindling_core.families`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from kindling_core import items
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.config import KindlingConfig
+    from kindling_core.signals import SignalBus
+
+PROJECT_NAME = "kindling"
+ENTRY_POINT_GROUP = "kindling"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+__all__ = ["PROJECT_NAME", "ENTRY_POINT_GROUP", "hookspec", "hookimpl"]
+
+
+@hookspec
+def kindling_execution_strategies(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.ExecutionStrategy]:
+    """Register execution strategies (family ``execution-strategies``, select one).
+
+    A strategy turns the pipe graph into generations. The core uses exactly one, chosen by
+    ``strategy = "name"`` in ``[tool.kindling]``, by ``app.plan(strategy=...)`` or by
+    ``--strategy``; an unknown name is an error listing the available ones.
+
+    Example::
+
+        @hookimpl
+        def kindling_execution_strategies():
+            return [ExecutionStrategy(name="one-by-one",
+                                      description="every pipe in its own generation",
+                                      plan=lambda request: [[p] for p in request.topological_order()])]
+    """
+
+
+@hookspec
+def kindling_cache_heuristics(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.CacheHeuristic]:
+    """Register cache heuristics (family ``cache-heuristics``, ordered chain, all contribute).
+
+    Every enabled heuristic is asked for recommendations when a plan is made, in the order of
+    ``[tool.kindling.cache] order`` (``"..."`` stands for the rest); ``disable`` removes some.
+    Recommendations are advisory.
+
+    Example::
+
+        @hookimpl
+        def kindling_cache_heuristics(settings):
+            def recommend(context):
+                for entity in context.entities_tagged("hot"):
+                    yield CacheRecommendation(entity, context.storage_level, "tagged hot")
+            return [CacheHeuristic(name="hot-tag", description="cache entities tagged hot",
+                                   recommend=recommend)]
+    """
+
+
+@hookspec
+def kindling_failure_classifiers(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.FailureClassifier]:
+    """Register failure classifiers (family ``failure-classifiers``, first decisive wins).
+
+    Classifiers run in the order of ``[tool.kindling.failure-classifiers] order``; the first
+    to return a :class:`~kindling_core.items.Classification` decides; the built-in
+    ``generic`` classifier always runs last. Look inside ``context.text``: Spark wraps real
+    causes (``[ERROR_CLASS]`` tokens, ``Caused by:`` lines) in generic exceptions.
+
+    Example::
+
+        @hookimpl
+        def kindling_failure_classifiers():
+            def classify(context):
+                if "[DELTA_CONCURRENT_APPEND]" in context.text:
+                    return Classification(FailureKind.TRANSIENT, "concurrent Delta append")
+                return None
+            return [FailureClassifier(name="delta-conflicts",
+                                      description="Delta write conflicts are transient",
+                                      classify=classify)]
+    """
+
+
+@hookspec
+def kindling_recovery_strategies(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.RecoveryStrategy]:
+    """Register recovery strategies (family ``recovery-strategies``, first that applies).
+
+    Strategies run in the order of ``[tool.kindling.recovery] order``; the first returning a
+    :class:`~kindling_core.items.RecoveryAction` decides what happens to a failed stream or
+    pipe (restart with backoff, clean start, alert only, give up).
+
+    Example::
+
+        @hookimpl
+        def kindling_recovery_strategies():
+            def decide(context):
+                if context.classification.kind is FailureKind.PERMANENT:
+                    return RecoveryAction(RecoveryActionKind.ALERT_ONLY, "page the on-call")
+                return None
+            return [RecoveryStrategy(name="page-on-permanent",
+                                     description="alert instead of retrying permanent errors",
+                                     decide=decide)]
+    """
+
+
+@hookspec
+def kindling_change_detectors(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.ChangeDetector]:
+    """Register change detectors (family ``change-detectors``, run all enabled).
+
+    A detector reports that a watched entity (a dimension) changed. Each dimension names the
+    detector it uses; ``[tool.kindling.change-detectors] default`` names the one used
+    otherwise; ``disable`` removes detectors.
+
+    Example::
+
+        @hookimpl
+        def kindling_change_detectors():
+            def detect(context):
+                version = read_my_version(context.entity)
+                if context.last_version is not None and version > context.last_version:
+                    return ChangeReport(context.entity, context.last_version, version, "bumped")
+                return None
+            return [ChangeDetector(name="my-registry", description="versions from my registry",
+                                   detect=detect)]
+    """
+
+
+@hookspec
+def kindling_error_handlers(
+    config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus
+) -> Iterable[items.ErrorHandler]:
+    """Register error handlers (family ``error-handlers``, run all enabled).
+
+    Every enabled handler receives every reported error, in the order of
+    ``[tool.kindling.error-handlers] order``. A handler that raises is logged and signalled
+    (``errors.handler_failed``); it never masks the original error nor stops other handlers.
+
+    Example::
+
+        @hookimpl
+        def kindling_error_handlers(settings):
+            def handle(event):
+                send_to_pager(settings["service"], f"{event.subject}: {event.error}")
+            return [ErrorHandler(name="pager", description="page the on-call", handle=handle)]
+    """
+
+
+@hookspec(historic=True)
+def kindling_configure(config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus) -> None:
+    """Configure a plugin for one app (historic: plugins registered later are called too).
+
+    Called once per app and plugin after the registry is resolved, with the app's
+    configuration, this plugin's settings and the app's signal bus, so an observer plugin can
+    connect receivers (``signals.connect("pipe.after_run", receiver)``). Raising here marks
+    the plugin as failed (lenient) or aborts app creation (strict).
+
+    Example::
+
+        @hookimpl
+        def kindling_configure(signals):
+            signals.connect("pipe.after_run", lambda sender, payload: metrics.observe(payload.duration))
+    """

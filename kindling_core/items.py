@@ -1,0 +1,308 @@
+"""The item types plugins register, one per extension family.
+
+Every registration hook (see :mod:`kindling_core.hookspecs`) returns an iterable of these
+frozen, validated items. Each item has a ``name`` (lowercase words joined by dashes; the name
+users write in configuration) and a one-line ``description`` (shown by ``kindling plugins
+list --verbose``), plus the callable that does the family's work.
+
+Invariants, checked when an item is constructed:
+
+* ``name`` matches :data:`kindling_core._names.ITEM_NAME_RE`;
+* ``description`` is a non-empty string;
+* the callable is callable.
+
+Items are immutable and hashable by identity of their fields; the core never mutates them.
+Which plugin provided an item is recorded by the registry, not on the item.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kindling_core._names import check_item_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.planning.types import CacheContext, StrategyInput
+
+__all__ = [
+    "Item",
+    "ExecutionStrategy",
+    "CacheHeuristic",
+    "CacheRecommendation",
+    "FailureKind",
+    "FailureContext",
+    "Classification",
+    "FailureClassifier",
+    "RecoveryActionKind",
+    "RecoveryAction",
+    "RecoveryContext",
+    "RecoveryStrategy",
+    "ChangeDetector",
+    "ChangeContext",
+    "ChangeReport",
+    "ErrorEvent",
+    "ErrorHandler",
+]
+
+
+def _valid_name(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    check_item_name(value, what=f"{type(instance).__name__} name")
+
+
+def _non_empty_text(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be a non-empty string, got {value!r}"
+        )
+
+
+def _callable(instance: object, attribute: attrs.Attribute, value: object) -> None:
+    if not callable(value):
+        raise TypeError(
+            f"{type(instance).__name__}.{attribute.name} must be callable, got {type(value).__name__}"
+        )
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class Item:
+    """Fields every item has. Not registered directly; use a family's subclass."""
+
+    name: str = attrs.field(validator=_valid_name)
+    description: str = attrs.field(validator=_non_empty_text)
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+@attrs.frozen
+class ExecutionStrategy(Item):
+    """Turns a pipe graph into generations of pipe ids (family ``execution-strategies``).
+
+    ``plan(request)`` receives a :class:`kindling_core.planning.types.StrategyInput` (the
+    graph and the pipes' modes) and returns the generations: a sequence of sequences of pipe
+    ids, every planned pipe exactly once, in the order they are to run. The core selects one
+    strategy by name (``tool.kindling.strategy``, an argument, or ``--strategy``).
+    """
+
+    plan: Callable[[StrategyInput], Iterable[Iterable[str]]] = attrs.field(validator=_callable)
+
+
+# ------------------------------------------------------------------------------- cache
+
+
+@attrs.frozen
+class CacheRecommendation:
+    """Advice to cache an entity: which one, at what storage level, and why.
+
+    ``size_bytes`` is the entity's size when a size provider knew it, else ``None`` (the
+    reason then says the size is unknown). Recommendations are advisory: the executor may
+    apply them, a user may ignore them.
+    """
+
+    entity: str
+    storage_level: str
+    reason: str
+    heuristic: str = ""
+    size_bytes: int | None = None
+
+
+@attrs.frozen
+class CacheHeuristic(Item):
+    """Recommends entities to cache (family ``cache-heuristics``).
+
+    ``recommend(context)`` receives a :class:`kindling_core.planning.types.CacheContext` and
+    returns zero or more :class:`CacheRecommendation`. All enabled heuristics contribute, in
+    configured order; the first recommendation for an entity wins.
+    """
+
+    recommend: Callable[[CacheContext], Iterable[CacheRecommendation]] = attrs.field(
+        validator=_callable
+    )
+
+
+# --------------------------------------------------------------------------- failures
+
+
+class FailureKind(str, enum.Enum):
+    """What kind of failure an exception is, as far as retrying and recovery care."""
+
+    TRANSIENT = "transient"
+    """Likely to pass on retry (network blips, throttling, lost executors)."""
+    PERMANENT = "permanent"
+    """Will fail again the same way (bad code, bad schema, missing table)."""
+    CHECKPOINT = "checkpoint"
+    """A streaming checkpoint is incompatible with the query; a clean start may help."""
+    UNKNOWN = "unknown"
+    """No classifier could tell."""
+
+
+@attrs.frozen
+class FailureContext:
+    """What a failure classifier sees.
+
+    ``error`` is the exception; ``source`` says where it happened (``"pipe"``,
+    ``"stream"``, ...); ``subject`` is the pipe id or query name; ``attempt`` counts from 1;
+    ``text`` is the exception's message together with every message of its cause chain and
+    any ``Caused by:`` lines, so classifiers can look inside wrapped Spark errors.
+    """
+
+    error: BaseException
+    source: str
+    subject: str
+    attempt: int = 1
+    text: str = ""
+
+    @classmethod
+    def of(cls, error: BaseException, *, source: str, subject: str, attempt: int = 1) -> FailureContext:
+        """Build a context, collecting the messages of ``error`` and its cause chain."""
+        texts: list[str] = []
+        seen: set[int] = set()
+        current: BaseException | None = error
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            texts.append(f"{type(current).__name__}: {current}")
+            current = current.__cause__ or current.__context__
+        return cls(error=error, source=source, subject=subject, attempt=attempt, text="\n".join(texts))
+
+
+@attrs.frozen
+class Classification:
+    """A classifier's decisive answer: the kind, a reason, and who decided."""
+
+    kind: FailureKind
+    reason: str
+    classifier: str = ""
+
+
+@attrs.frozen
+class FailureClassifier(Item):
+    """Maps an exception to a failure kind (family ``failure-classifiers``).
+
+    ``classify(context)`` returns a :class:`Classification` when it is sure, or ``None`` to
+    pass to the next classifier. The chain runs in configured order; the first decisive
+    answer wins; the built-in ``generic`` classifier always runs last.
+    """
+
+    classify: Callable[[FailureContext], Classification | None] = attrs.field(validator=_callable)
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+class RecoveryActionKind(str, enum.Enum):
+    """What to do about a classified failure."""
+
+    RESTART = "restart"
+    """Restart from the existing checkpoint after ``delay_seconds``."""
+    CLEAN_START = "clean-start"
+    """Restart from a fresh checkpoint (the old one is kept aside, never deleted)."""
+    ALERT_ONLY = "alert-only"
+    """Leave it stopped and alert a human."""
+    GIVE_UP = "give-up"
+    """Stop trying; the failure stands."""
+
+
+@attrs.frozen
+class RecoveryContext:
+    """What a recovery strategy sees: the failure, its classification and the history."""
+
+    failure: FailureContext
+    classification: Classification
+    attempts_so_far: int = 0
+    max_attempts: int = 5
+
+
+@attrs.frozen
+class RecoveryAction:
+    """A recovery strategy's decision."""
+
+    kind: RecoveryActionKind
+    reason: str
+    delay_seconds: float = 0.0
+    strategy: str = ""
+
+
+@attrs.frozen
+class RecoveryStrategy(Item):
+    """Decides the action for a classified failure (family ``recovery-strategies``).
+
+    ``decide(context)`` returns a :class:`RecoveryAction` when the strategy applies, else
+    ``None``. The chain runs in configured order; the first strategy that applies wins.
+    """
+
+    decide: Callable[[RecoveryContext], RecoveryAction | None] = attrs.field(validator=_callable)
+
+
+# --------------------------------------------------------------------------- changes
+
+
+@attrs.frozen
+class ChangeContext:
+    """What a change detector sees: the watched entity and the last version it reported."""
+
+    entity: str
+    last_version: int | None = None
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class ChangeReport:
+    """A detector's finding that an entity changed (from one version to another)."""
+
+    entity: str
+    from_version: int | None
+    to_version: int | None
+    reason: str
+    detector: str = ""
+
+
+@attrs.frozen
+class ChangeDetector(Item):
+    """Reports that a watched entity changed (family ``change-detectors``).
+
+    ``detect(context)`` returns a :class:`ChangeReport` when the entity changed since
+    ``context.last_version``, else ``None``. Every enabled detector that a watched entity uses
+    runs; a dimension names its detector, and ``tool.kindling.change-detectors.default``
+    names the one used otherwise.
+    """
+
+    detect: Callable[[ChangeContext], ChangeReport | None] = attrs.field(validator=_callable)
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+@attrs.frozen
+class ErrorEvent:
+    """An error worth reacting to, as error handlers receive it.
+
+    ``error`` is the exception; ``source`` the component it came from (``"pipe"``,
+    ``"signal-receiver"``, ``"plugin"``, ``"stream"``...); ``subject`` what failed (a pipe id,
+    a receiver name); ``context`` extra read-only facts (attempt, run id...).
+    """
+
+    error: BaseException
+    source: str
+    subject: str
+    context: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class ErrorHandler(Item):
+    """Reacts to an error: logs it, signals it, alerts someone (family ``error-handlers``).
+
+    ``handle(event)`` receives an :class:`ErrorEvent`. Every enabled handler runs, in
+    configured order. A handler that raises is reported (logged under ``kindling.errors`` and
+    signalled as ``errors.handler_failed``) and never masks the original error.
+    """
+
+    handle: Callable[[ErrorEvent], None] = attrs.field(validator=_callable)
