@@ -22,6 +22,7 @@ from kindling_core.signal_catalog import core_signals
 from kindling_core.signals import ReceiverFailure, SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.execution import RunResult
     from kindling_core.model import Catalog, Entity, Pipe
     from kindling_core.planning import ExecutionPlan, Planner
 
@@ -185,6 +186,85 @@ class App:
         """Plan the declared pipes (all, or ``pipes`` and what they need) with a strategy."""
         return self.planner.plan(self.catalog, strategy=strategy, pipes=pipes)
 
+    # ------------------------------------------------------------------ running
+
+    @property
+    def spark(self) -> Any:
+        """The SparkSession this app runs on (created on first use; see ``[tool.kindling.spark]``).
+
+        The active session is reused when there is one (Databricks, Fabric, Synapse,
+        notebooks); ``SPARK_REMOTE`` / ``spark.remote`` selects Spark Connect; otherwise a
+        local session with Delta Lake is built.
+        """
+        if self._spark is None:
+            from kindling_core.spark.session import SparkSettings, get_or_create_session
+
+            spark_config = self.config.spark
+            warehouse = spark_config.warehouse_dir
+            self._spark = get_or_create_session(
+                SparkSettings(
+                    master=spark_config.master,
+                    app_name=spark_config.app_name,
+                    remote=spark_config.remote or None,
+                    shuffle_partitions=spark_config.shuffle_partitions,
+                    extra_conf=dict(spark_config.conf),
+                    warehouse_dir=str(self.config.root / warehouse) if warehouse else None,
+                )
+            )
+        return self._spark
+
+    def use_spark(self, spark: Any) -> App:
+        """Run on ``spark`` instead of creating a session (returns the app, for chaining)."""
+        self._spark = spark
+        return self
+
+    def run(
+        self,
+        strategy: str | None = None,
+        pipes: Sequence[str] | None = None,
+        *,
+        on_failure: str | None = None,
+        dry_run: bool = False,
+        timeout_seconds: float | None = None,
+        max_retries: int | None = None,
+        runner: Any = None,
+    ) -> RunResult:
+        """Plan, then run the plan generation by generation; return every pipe's outcome.
+
+        ``on_failure``: ``fail_fast`` | ``continue`` | ``skip_dependents`` (default from
+        ``[tool.kindling.execution]``). ``dry_run`` validates and plans, writes nothing, and
+        does not start Spark. ``runner`` replaces the Spark pipe runner (tests, other engines).
+        Ctrl-C cancels the running pipe's Spark jobs and raises
+        :class:`~kindling_core.execution.RunInterrupted` carrying the partial result.
+        """
+        from kindling_core.execution import ExecutorSettings, FailurePolicy, GenerationExecutor, RetryPolicy
+        from kindling_core.planning import PipeGraph
+
+        execution = self.config.execution
+        settings = ExecutorSettings(
+            on_failure=FailurePolicy.parse(on_failure or execution.on_failure, path="tool.kindling.execution.on-failure"),
+            retry=RetryPolicy(
+                max_retries=execution.max_retries if max_retries is None else max_retries,
+                base=execution.retry_backoff_seconds,
+                max_delay=execution.retry_backoff_max_seconds,
+            ),
+            timeout_seconds=execution.timeout_seconds if timeout_seconds is None else timeout_seconds,
+        )
+        plan = self.plan(strategy=strategy, pipes=pipes)
+        declared = self.catalog.pipes
+        graph = PipeGraph.from_pipes(declared[pipe_id] for pipe_id in plan.pipes)
+        if runner is None and not dry_run:
+            from kindling_core.spark.runner import SparkPipeRunner
+
+            runner = SparkPipeRunner(self.spark, self.catalog.entities, root=self.config.root)
+        executor = GenerationExecutor(
+            runner=runner,
+            signals=self.signals,
+            errors=self.errors,
+            classifiers=self.registry.family("failure-classifiers").active,
+        )
+        return executor.run(plan, declared, settings, dry_run=dry_run, downstream=lambda p: _descendants(graph, p))
+
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
@@ -201,3 +281,15 @@ class App:
         active = ", ".join(r.id for r in self.registry.active_plugins)
         return f"<App {self.name!r} plugins=[{active}]>"
 
+
+
+def _descendants(graph: Any, pipe_id: str) -> set[str]:
+    """Every pipe transitively downstream of ``pipe_id`` in ``graph``."""
+    seen: set[str] = set()
+    stack = list(graph.downstream(pipe_id))
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(graph.downstream(current))
+    return seen

@@ -1,0 +1,61 @@
+"""Errors of pipe execution."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kindling_core.errors import KindlingError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.execution.result import RunResult
+
+__all__ = ["ExecutionError", "PipeTimeoutError", "PipeOutputError", "RunFailedError", "RunInterrupted"]
+
+
+class ExecutionError(KindlingError):
+    """Base of errors raised while running pipes. ``pipe`` names the pipe when known."""
+
+    def __init__(self, message: str, *, pipe: str | None = None, **kwargs):
+        self.pipe = pipe
+        kwargs.setdefault("culprit", pipe)
+        super().__init__(message, **kwargs)
+
+
+class PipeTimeoutError(ExecutionError):
+    """A pipe ran longer than its timeout; its Spark jobs were cancelled. Never retried."""
+
+    def __init__(self, pipe: str, timeout: float, *, cancelled: bool):
+        self.timeout = timeout
+        self.cancelled = cancelled
+        state = "its Spark jobs were cancelled" if cancelled else "it did not stop within the grace period"
+        super().__init__(
+            f"pipe {pipe!r} timed out after {timeout:g}s; {state}",
+            pipe=pipe,
+            remedy="raise [tool.kindling.execution] timeout-seconds or make the pipe cheaper",
+        )
+
+
+class PipeOutputError(ExecutionError):
+    """A pipe returned something that cannot be written (not a DataFrame, wrong schema...)."""
+
+
+class RunFailedError(ExecutionError):
+    """Raised by :meth:`RunResult.raise_for_failures`; carries the whole ``result``."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        bad = [o for o in result.pipes if o.status.value != "succeeded"]
+        names = ", ".join(f"{o.pipe_id} ({o.status.value})" for o in bad[:10])
+        super().__init__(
+            f"run {result.run_id} {result.status}: {names}",
+            remedy="see the run result's outcomes for each pipe's error",
+        )
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C. ``result`` holds what happened up to then (running pipes'
+    Spark jobs were cancelled; Delta commits are atomic, so no table is half-written)."""
+
+    def __init__(self, result: RunResult):
+        super().__init__(f"run {result.run_id} interrupted")
+        self.result = result

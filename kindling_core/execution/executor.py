@@ -1,0 +1,292 @@
+"""The generation executor: runs a plan generation by generation.
+
+Semantics (the seed's ``GenerationExecutor`` "Modified Proposal"):
+
+* generations run in plan order; within a generation pipes run **sequentially** in plan
+  order (Spark parallelises each pipe's work across the cluster);
+* each attempt runs on a short-lived worker thread under its own Spark job tag, so a
+  per-pipe timeout or Ctrl-C really cancels the pipe's Spark jobs (the runner's
+  ``cancel``) instead of abandoning them; the executor then waits up to
+  ``cancel_grace_seconds`` for the attempt to stop;
+* a failed attempt is classified by the failure-classifier chain; only ``transient``
+  failures are retried, up to ``max_retries`` times with exponential backoff and jitter;
+  timeouts are never retried;
+* after a pipe fails for good, the failure policy decides what else runs
+  (:class:`~kindling_core.execution.policy.FailurePolicy`);
+* every failed attempt is given to the error handlers (context: run id, attempt,
+  ``will_retry``) and signalled; the run's bookkeeping lives in a per-run object, never
+  on the executor, so concurrent runs in one process do not interfere.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from kindling_core.errorhandling import ErrorReporter
+from kindling_core.execution import signals as sig
+from kindling_core.execution.errors import PipeTimeoutError, RunInterrupted
+from kindling_core.execution.policy import FailurePolicy, RetryPolicy
+from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
+from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
+from kindling_core.items import Classification, FailureClassifier, FailureContext, FailureKind
+from kindling_core.signals import SignalBus
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.model import Pipe
+    from kindling_core.planning import ExecutionPlan
+
+__all__ = ["GenerationExecutor", "ExecutorSettings", "classify_failure"]
+
+
+def classify_failure(classifiers: Sequence[FailureClassifier], context: FailureContext) -> Classification:
+    """Run the classifier chain: the first decisive answer wins; a raising classifier is skipped."""
+    for classifier in classifiers:
+        try:
+            answer = classifier.classify(context)
+        except Exception:  # a broken classifier must not turn one failure into two
+            continue
+        if answer is not None:
+            return answer if answer.classifier else attrs.evolve(answer, classifier=classifier.name)
+    return Classification(FailureKind.UNKNOWN, "no classifier decided", "")
+
+
+@attrs.frozen
+class ExecutorSettings:
+    """Run settings (from ``[tool.kindling.execution]`` and ``app.run`` arguments)."""
+
+    on_failure: FailurePolicy = FailurePolicy.FAIL_FAST
+    retry: RetryPolicy = RetryPolicy()
+    timeout_seconds: float = 0.0
+    cancel_grace_seconds: float = 60.0
+
+
+@attrs.define
+class _Run:
+    """Per-run mutable state (never shared between runs)."""
+
+    run_id: str
+    plan: ExecutionPlan
+    settings: ExecutorSettings
+    outcomes: dict[str, PipeOutcome] = attrs.field(factory=dict)
+    failed: set[str] = attrs.field(factory=set)
+    skips: dict[str, str] = attrs.field(factory=dict)
+    stop_reason: str | None = None
+    interrupted: bool = False
+
+
+class GenerationExecutor:
+    """Runs plans with a :class:`PipeRunner`; stateless between runs (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        runner: PipeRunner,
+        signals: SignalBus,
+        errors: ErrorReporter,
+        classifiers: Sequence[FailureClassifier],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._runner = runner
+        self._signals = signals
+        self._errors = errors
+        self._classifiers = tuple(classifiers)
+        self._sleep = sleep
+        self._emit = {spec.name: signals.bound(spec) for spec in sig.EMITS}
+
+    def _signal(self, spec: Any, payload: Any) -> None:
+        bound = self._emit[spec.name]
+        if bound.has_receivers:
+            bound.emit(payload)
+
+    # ------------------------------------------------------------------ run
+
+    def run(
+        self,
+        plan: ExecutionPlan,
+        pipes: Mapping[str, Pipe],
+        settings: ExecutorSettings,
+        *,
+        dry_run: bool = False,
+        downstream: Callable[[str], set[str]] | None = None,
+    ) -> RunResult:
+        """Run ``plan``; ``pipes`` maps ids to declarations; ``downstream(pipe_id)`` gives the
+        transitive dependents (for ``skip_dependents``). Raises :class:`RunInterrupted` on
+        Ctrl-C after cancelling the running pipe."""
+        run = _Run(run_id=uuid.uuid4().hex[:12], plan=plan, settings=settings)
+        started = time.perf_counter()
+        order = [pipe_id for generation in plan.generations for pipe_id in generation]
+        self._signal(
+            sig.RUN_BEFORE,
+            sig.RunStarted(run.run_id, plan.strategy, tuple(order), len(plan.generations), settings.on_failure.value, dry_run),
+        )
+        try:
+            for index, generation in enumerate(plan.generations):
+                self._run_generation(run, index, list(generation), pipes, dry_run, downstream)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            for index, generation in enumerate(plan.generations):
+                for pipe_id in generation:
+                    if pipe_id not in run.outcomes:
+                        run.outcomes[pipe_id] = PipeOutcome(pipe_id, PipeStatus.SKIPPED, index, reason="run interrupted", output=pipes[pipe_id].output)
+        result = RunResult(
+            run_id=run.run_id,
+            strategy=plan.strategy,
+            pipes=tuple(run.outcomes[pipe_id] for pipe_id in order),
+            duration=time.perf_counter() - started,
+            on_failure=settings.on_failure.value,
+            dry_run=dry_run,
+            interrupted=run.interrupted,
+        )
+        finished = sig.RunFinished(
+            run.run_id,
+            result.status,
+            result.duration,
+            tuple(sorted(result.counts.items())),
+            tuple(o.pipe_id for o in result.pipes if o.status.is_failure),
+            result,
+        )
+        self._signal(sig.RUN_AFTER, finished)
+        if not result.succeeded:
+            self._signal(sig.RUN_FAILED, finished)
+        if run.interrupted:
+            raise RunInterrupted(result)
+        return result
+
+    def _run_generation(
+        self,
+        run: _Run,
+        index: int,
+        generation: list[str],
+        pipes: Mapping[str, Pipe],
+        dry_run: bool,
+        downstream: Callable[[str], set[str]] | None,
+    ) -> None:
+        started = time.perf_counter()
+        self._signal(sig.GENERATION_BEFORE, sig.GenerationEvent(run.run_id, index, tuple(generation)))
+        for pipe_id in generation:
+            pipe = pipes[pipe_id]
+            reason = self._skip_reason(run, pipe_id)
+            if reason is not None:
+                run.outcomes[pipe_id] = PipeOutcome(pipe_id, PipeStatus.SKIPPED, index, reason=reason, output=pipe.output)
+                self._signal(sig.PIPE_SKIPPED, sig.PipeSkipped(run.run_id, pipe_id, index, reason))
+                continue
+            if dry_run:
+                run.outcomes[pipe_id] = PipeOutcome(pipe_id, PipeStatus.PLANNED, index, output=pipe.output)
+                continue
+            outcome = self._run_pipe(run, index, pipe)
+            run.outcomes[pipe_id] = outcome
+            if outcome.status.is_failure:
+                self._after_failure(run, pipe_id, downstream)
+        self._signal(
+            sig.GENERATION_AFTER,
+            sig.GenerationEvent(run.run_id, index, tuple(generation), time.perf_counter() - started),
+        )
+
+    def _skip_reason(self, run: _Run, pipe_id: str) -> str | None:
+        if run.stop_reason is not None:
+            return run.stop_reason
+        if pipe_id in run.failed:
+            return None
+        return run.skips.get(pipe_id)
+
+    def _after_failure(self, run: _Run, pipe_id: str, downstream: Callable[[str], set[str]] | None) -> None:
+        policy = run.settings.on_failure
+        if policy is FailurePolicy.FAIL_FAST:
+            run.stop_reason = f"run stopped after {pipe_id!r} failed (fail_fast)"
+        elif policy is FailurePolicy.SKIP_DEPENDENTS and downstream is not None:
+            for dependent in downstream(pipe_id):
+                run.skips.setdefault(dependent, f"upstream pipe {pipe_id!r} failed (skip_dependents)")
+        run.failed.add(pipe_id)
+
+    # ------------------------------------------------------------------ one pipe
+
+    def _run_pipe(self, run: _Run, generation: int, pipe: Pipe) -> PipeOutcome:
+        settings = run.settings
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            context = AttemptContext(run.run_id, pipe.id, attempt, job_tag(run.run_id, pipe.id, attempt))
+            self._signal(sig.PIPE_BEFORE, sig.PipeStarted(run.run_id, pipe.id, generation, attempt))
+            attempt_started = time.perf_counter()
+            error = self._attempt(pipe, context, settings)
+            attempt_duration = time.perf_counter() - attempt_started
+            if error is None:
+                self._signal(sig.PIPE_AFTER, sig.PipeFinished(run.run_id, pipe.id, generation, attempt, attempt_duration))
+                return PipeOutcome(pipe.id, PipeStatus.SUCCEEDED, generation, time.perf_counter() - started, attempt, output=pipe.output)
+            if isinstance(error, KeyboardInterrupt):
+                outcome = PipeOutcome(
+                    pipe.id, PipeStatus.CANCELLED, generation, time.perf_counter() - started, attempt,
+                    error=error, reason="interrupted; its Spark jobs were cancelled", output=pipe.output,
+                )
+                run.outcomes[pipe.id] = outcome
+                raise error
+            classification = classify_failure(
+                self._classifiers, FailureContext.of(error, source="pipe", subject=pipe.id, attempt=attempt)
+            )
+            timed_out = isinstance(error, PipeTimeoutError)
+            will_retry = (
+                not timed_out
+                and classification.kind is FailureKind.TRANSIENT
+                and attempt <= settings.retry.max_retries
+            )
+            self._signal(
+                sig.PIPE_FAILED,
+                sig.PipeFailed(run.run_id, pipe.id, generation, attempt, attempt_duration, error, classification.kind.value, will_retry),
+            )
+            self._errors.report(
+                error,
+                source="pipe",
+                subject=pipe.id,
+                run_id=run.run_id,
+                attempt=attempt,
+                will_retry=will_retry,
+                classification=classification.kind.value,
+            )
+            if not will_retry:
+                status = PipeStatus.TIMED_OUT if timed_out else PipeStatus.FAILED
+                return PipeOutcome(
+                    pipe.id, status, generation, time.perf_counter() - started, attempt,
+                    error=error, classification=classification.kind.value, output=pipe.output,
+                )
+            delay = settings.retry.delay(attempt)
+            self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error))
+            self._sleep(delay)
+
+    def _attempt(self, pipe: Pipe, context: AttemptContext, settings: ExecutorSettings) -> BaseException | None:
+        """Run one attempt on a worker thread; return its exception (or None)."""
+        box: dict[str, BaseException | None] = {"error": None}
+
+        def target() -> None:
+            try:
+                self._runner.run_pipe(pipe, context)
+            except BaseException as exc:  # noqa: BLE001 - handed back to the executor thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=target, name=f"kindling-pipe-{pipe.id}", daemon=True)
+        worker.start()
+        timeout = settings.timeout_seconds or None
+        try:
+            worker.join(timeout)
+        except KeyboardInterrupt as interrupt:
+            self._cancel(context, worker, settings)
+            return interrupt
+        if worker.is_alive():
+            stopped = self._cancel(context, worker, settings)
+            return PipeTimeoutError(pipe.id, settings.timeout_seconds, cancelled=stopped)
+        return box["error"]
+
+    def _cancel(self, context: AttemptContext, worker: threading.Thread, settings: ExecutorSettings) -> bool:
+        context.cancelled.set()
+        try:
+            self._runner.cancel(context)
+        except Exception as exc:  # report, keep waiting for the worker
+            self._errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
+        worker.join(settings.cancel_grace_seconds)
+        return not worker.is_alive()
