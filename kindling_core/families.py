@@ -34,7 +34,9 @@ class Family:
     ``hook`` the registration hook's name; ``config_section`` the table under
     ``[tool.kindling]`` holding its ``order``/``disable`` (``None`` for select-one families,
     which are selected by ``select_key``); ``pinned_last`` names built-in items that always run
-    last in a chain; ``default`` is the item selected when configuration says nothing.
+    last in a chain; ``default`` is the item selected when configuration says nothing;
+    ``builtins_first`` puts the built-in plugins' items before third-party ones in the default
+    order (error handlers: the local log is written before a slow webhook retries).
     """
 
     key: str
@@ -46,6 +48,7 @@ class Family:
     noun: str = "item"
     pinned_last: tuple[str, ...] = ()
     default: str | None = None
+    builtins_first: bool = False
 
 
 FAMILIES: tuple[Family, ...] = (
@@ -105,6 +108,7 @@ FAMILIES: tuple[Family, ...] = (
         semantic=Semantic.RUN_ALL,
         config_section="error-handlers",
         summary="react to an error; all run, a failing handler never masks the error",
+        builtins_first=True,
     ),
 )
 

@@ -22,6 +22,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("kindling_core.cli.signals_cmd", "signals"),
     ("kindling_core.cli.plan_cmd", "plan"),
     ("kindling_core.cli.run_cmd", "run"),
+    ("kindling_core.cli.run_cmd", "show"),
 )
 
 

@@ -26,6 +26,7 @@ from kindling_core import hookspecs
 from kindling_core._names import did_you_mean, is_item_name
 from kindling_core.config import KindlingConfig
 from kindling_core.errors import (
+    KindlingError,
     PluginConflictError,
     PluginError,
     PluginImportError,
@@ -184,13 +185,11 @@ def _collect(manager: pluggy.PluginManager, entry: _Working, config: KindlingCon
                 returned = impl.function(**{name: kwargs[name] for name in impl.argnames})
                 produced = [] if returned is None else list(returned)
             except Exception as exc:
-                entry.fail(
-                    _validation_error(
-                        entry,
-                        f"{where} raised {type(exc).__name__}: {exc}",
-                        "fix the plugin: its registration hook must return valid items",
-                    )
-                )
+                # A KindlingError (e.g. a bad [tool.kindling.settings.<id>] value) carries its
+                # own remedy, usually for the user's configuration rather than the plugin.
+                remedy = getattr(exc, "remedy", None) or "fix the plugin: its registration hook must return valid items"
+                message = exc.message if isinstance(exc, KindlingError) else str(exc)
+                entry.fail(_validation_error(entry, f"{where} raised {type(exc).__name__}: {message}", remedy))
                 entry.error.__cause__ = exc  # type: ignore[union-attr]
                 return
             if not _check_items(entry, family, produced, where):

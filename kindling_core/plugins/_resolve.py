@@ -1,8 +1,9 @@
 """Resolve each family's items against configuration (pure functions, no I/O).
 
 Default order, which configuration can change but never depends on pluggy's call order:
-third-party plugins first, sorted by plugin id, then the built-in plugins sorted by id; within
-a plugin, the order its hook returned the items in. Built-in items named in a family's
+third-party plugins first, sorted by plugin id, then the built-in plugins sorted by id (for a
+family with ``builtins_first``, the error handlers, the other way round); within a plugin, the
+order its hook returned the items in. Built-in items named in a family's
 ``pinned_last`` (the ``generic`` failure classifier) always come last.
 
 ``order`` semantics: the listed names first, in the listed order; ``"..."`` stands for every
@@ -98,6 +99,7 @@ def resolve_families(
     builtin_ids = {pid for pid, builtin, _ in active_plugins if builtin}
     views: dict[str, FamilyView[Item]] = {}
     for family in FAMILIES:
-        provided = [Provided(item, pid) for pid, _, found in ordered for item in found.get(family.key, ())]
+        plugins = sorted(ordered, key=lambda entry: not entry[1]) if family.builtins_first else ordered
+        provided = [Provided(item, pid) for pid, _, found in plugins for item in found.get(family.key, ())]
         views[family.key] = _resolve_one(family, config, provided, builtin_ids, failed_plugins)
     return views

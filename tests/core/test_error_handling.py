@@ -37,7 +37,7 @@ def test_all_enabled_handlers_run_and_a_failing_one_is_reported(caplog: pytest.L
         {"failing": failing, "after": after},
         config={"error-handlers": {"order": ["failing", "..."]}},
     )
-    assert app.registry.family("error-handlers").names() == ("failing", "after", "log", "signal")
+    assert app.registry.family("error-handlers").names() == ("failing", "log", "signal", "after")
     failures = []
     app.signals.connect(HANDLER_FAILED, lambda sender, payload: failures.append(payload))
     original = KeyError("missing")
@@ -105,3 +105,8 @@ def test_a_raising_receiver_of_error_reported_cannot_recurse() -> None:
     app.signals.connect(ERROR_REPORTED, bad)
     app.errors.report(ValueError("original"), source="pipe", subject="p")
     assert len(calls) == 1
+
+
+def test_builtin_handlers_run_first_by_default() -> None:
+    app = make_app({"zz": RecordingErrorHandler("aa-first-alphabetically")})
+    assert app.registry.family("error-handlers").names() == ("log", "signal", "aa-first-alphabetically")
