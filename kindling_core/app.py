@@ -64,6 +64,7 @@ class App:
             async_workers=signals_config.async_workers,
             async_queue_size=signals_config.async_queue_size,
             on_receiver_error=self._on_receiver_error,
+            default_sender=self,
         )
         self.signals.declare_all(core_signals())
         self._plugins: LoadedPlugins = load_plugins(

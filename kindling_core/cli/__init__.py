@@ -12,7 +12,7 @@ import importlib
 import click
 
 from kindling_core import __version__
-from kindling_core.cli._common import CliOptions, config_from, reporting_errors
+from kindling_core.cli._common import CliOptions, config_from, configure_logging, reporting_errors
 
 __all__ = ["cli", "main"]
 
@@ -31,7 +31,8 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         return
     from kindling_core.plugins import load_plugins
 
-    ctx.obj = _options(**ctx.params)  # the group body has not run yet
+    params = {k: v for k, v in ctx.params.items() if k not in ("log_level", "tracebacks")}
+    ctx.obj = _options(**params)  # the group body has not run yet
     click.echo(f"kindling-core {__version__}")
     with reporting_errors():
         registry = load_plugins(config_from(ctx), raise_requirements=False).registry
@@ -63,10 +64,22 @@ def _options(
 @click.option("--enable-plugin", "enable_plugins", multiple=True, metavar="ID", help="Enable a plugin when autoload is off (repeatable).")
 @click.option("--no-autoload", is_flag=True, help="Load only built-in and enabled plugins.")
 @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is a fatal error.")
+@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), help="Level of kindling's log lines on stderr.")
+@click.option("--traceback", "tracebacks", is_flag=True, help="Include tracebacks in log lines.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=False, callback=_print_version, help="Show the version and the active plugins, then exit.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, disable_plugins: tuple[str, ...], enable_plugins: tuple[str, ...], no_autoload: bool, strict_plugins: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    disable_plugins: tuple[str, ...],
+    enable_plugins: tuple[str, ...],
+    no_autoload: bool,
+    strict_plugins: bool,
+    log_level: str,
+    tracebacks: bool,
+) -> None:
     """kindling: plan and run Spark + Delta pipelines, and inspect plugins and signals."""
+    configure_logging(log_level, tracebacks=tracebacks)
     ctx.obj = _options(config_path, disable_plugins, enable_plugins, no_autoload, strict_plugins)
 
 

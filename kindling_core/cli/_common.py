@@ -9,6 +9,7 @@ status 2 (never a traceback for a user mistake).
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,39 @@ def app_from(ctx: click.Context, app_ref: str | None = None, **overrides: Any) -
     from kindling_core.app import App
 
     return App(config=config)
+
+
+class _BriefFormatter(logging.Formatter):
+    """``level logger: message``; tracebacks only when asked for (``--traceback``)."""
+
+    def __init__(self, tracebacks: bool) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's API
+        return super().formatException(ei) if self.tracebacks else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text.rstrip("\n")
+
+
+def configure_logging(level: str = "WARNING", *, tracebacks: bool = False) -> None:
+    """Log ``kindling.*`` records at ``level`` and above to stderr, one line each.
+
+    Only the ``kindling`` logger is configured (the CLI owns the process; a library import
+    never configures logging).
+    """
+    logger = logging.getLogger("kindling")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_kindling_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._kindling_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(_BriefFormatter(tracebacks))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 @contextlib.contextmanager

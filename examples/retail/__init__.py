@@ -1,0 +1,1 @@
+"""A small retail lakehouse: generated customers, products and orders, bronze → silver → gold."""

@@ -1,0 +1,158 @@
+"""``kindling run`` (plan, run with progress, summarise) and ``kindling show ENTITY``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from kindling_core.cli._common import EXIT_PROBLEMS, app_from, reporting_errors
+from kindling_core.execution import PipeStatus, RunInterrupted, RunResult
+from kindling_core.execution import signals as sig
+
+EXIT_INTERRUPTED = 130
+
+_MARKS = {"succeeded": "ok", "failed": "FAILED", "timed_out": "TIMED OUT", "skipped": "skipped", "cancelled": "cancelled"}
+
+
+class Progress:
+    """Prints one line per finished pipe (status, duration); a bar prefix on a terminal."""
+
+    def __init__(self, total: int, *, stream: Any, bar: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream
+        self.bar = bar
+        self.started: dict[str, float] = {}
+
+    def _line(self, pipe_id: str, status: str, seconds: float | None, detail: str = "") -> None:
+        self.done += 1
+        prefix = f"[{self.done:>{len(str(self.total))}}/{self.total}]"
+        if self.bar:
+            filled = int(20 * self.done / max(1, self.total))
+            prefix = f"[{'#' * filled}{'.' * (20 - filled)}] {self.done}/{self.total}"
+        took = f"{seconds:6.2f}s" if seconds is not None else "       "
+        text = f"{prefix} {_MARKS.get(status, status):<9} {took}  {pipe_id}"
+        if detail:
+            text += f"  ({detail})"
+        click.echo(text, file=self.stream)
+
+    def connect(self, signals: Any) -> None:
+        signals.connect(sig.PIPE_BEFORE, self.on_start)
+        signals.connect(sig.PIPE_AFTER, self.on_done)
+        signals.connect(sig.PIPE_FAILED, self.on_failed)
+        signals.connect(sig.PIPE_SKIPPED, self.on_skipped)
+        signals.connect(sig.PIPE_RETRY, self.on_retry)
+
+    def on_start(self, sender: Any, payload: sig.PipeStarted) -> None:
+        self.started.setdefault(payload.pipe_id, time.perf_counter())
+
+    def _elapsed(self, pipe_id: str) -> float:
+        return time.perf_counter() - self.started.pop(pipe_id, time.perf_counter())
+
+    def on_done(self, sender: Any, payload: sig.PipeFinished) -> None:
+        attempts = f"attempt {payload.attempt}" if payload.attempt > 1 else ""
+        self._line(payload.pipe_id, "succeeded", self._elapsed(payload.pipe_id), attempts)
+
+    def on_failed(self, sender: Any, payload: sig.PipeFailed) -> None:
+        if not payload.will_retry:
+            first = f"{type(payload.error).__name__}: {payload.error}".splitlines()[0][:120]
+            status = "timed_out" if type(payload.error).__name__ == "PipeTimeoutError" else "failed"
+            self._line(payload.pipe_id, status, self._elapsed(payload.pipe_id), first)
+
+    def on_retry(self, sender: Any, payload: sig.PipeRetry) -> None:
+        click.echo(f"    retrying {payload.pipe_id} (attempt {payload.next_attempt}) in {payload.delay:.1f}s: {payload.error}", file=self.stream)
+
+    def on_skipped(self, sender: Any, payload: sig.PipeSkipped) -> None:
+        self._line(payload.pipe_id, "skipped", None, payload.reason)
+
+
+def _print_outputs(app: Any, result: RunResult, stream: Any) -> None:
+    written = [o for o in result.pipes if o.status is PipeStatus.SUCCEEDED]
+    if not written:
+        return
+    click.echo("\nDelta tables written:", file=stream)
+    entities = app.catalog.entities
+    width = max(len(o.output) for o in written)
+    for outcome in written:
+        entity = entities.get(outcome.output)
+        where = entity.location if entity is not None else "?"
+        click.echo(f"  {outcome.output:<{width}}  {where}", file=stream)
+    example = written[-1].output
+    click.echo(
+        "\nQuery them with `kindling show ENTITY` (for example `kindling show "
+        f"{example}`), or in Python:\n"
+        f"  spark.read.format('delta').load('{entities[example].location if example in entities else '...'}').show()",
+        file=stream,
+    )
+
+
+@click.command()
+@click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app to run (default: tool.kindling.app).")
+@click.option("--strategy", help="Execution strategy (default: tool.kindling.strategy).")
+@click.option("--pipes", help="Comma-separated pipe ids to run (with what they need).")
+@click.option("--on-failure", type=click.Choice(["fail_fast", "continue", "skip_dependents"]), help="Failure policy.")
+@click.option("--timeout", "timeout_seconds", type=float, help="Per-pipe timeout in seconds (0 = none).")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; run and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout (progress goes to stderr).")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    app_ref: str | None,
+    strategy: str | None,
+    pipes: str | None,
+    on_failure: str | None,
+    timeout_seconds: float | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Plan and run the app's pipes, with one progress line per pipe and a summary."""
+    selected = [p.strip() for p in pipes.split(",") if p.strip()] if pipes else None
+    stream = sys.stderr if as_json else sys.stdout
+    with reporting_errors():
+        app = app_from(ctx, app_ref)
+        plan = app.plan(strategy=strategy, pipes=selected)
+        if dry_run:
+            result = app.run(strategy=strategy, pipes=selected, dry_run=True)
+            if as_json:
+                click.echo(json.dumps({"plan": plan.to_dict(), "result": result.to_dict()}, indent=2))
+            else:
+                click.echo(plan.to_text())
+                click.echo("\ndry run: plan is valid; nothing was run or written")
+            return
+        if not as_json:
+            click.echo(f"running {plan.pipe_count} pipes in {len(plan.generations)} generations (strategy {plan.strategy})", file=stream)
+        Progress(plan.pipe_count, stream=stream, bar=stream.isatty()).connect(app.signals)
+        try:
+            result = app.run(strategy=strategy, pipes=selected, on_failure=on_failure, timeout_seconds=timeout_seconds)
+        except RunInterrupted as interrupted:
+            click.echo("\ninterrupted: running Spark jobs were cancelled; committed tables are intact", err=True)
+            click.echo(interrupted.result.summary_table(), err=True)
+            sys.exit(EXIT_INTERRUPTED)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo("\n" + result.summary_table(), file=stream)
+        _print_outputs(app, result, stream)
+    if not result.succeeded:
+        sys.exit(EXIT_PROBLEMS)
+
+
+@click.command()
+@click.argument("entity_id")
+@click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app declaring the entity (default: tool.kindling.app).")
+@click.option("--limit", default=20, show_default=True, help="Rows to show.")
+@click.pass_context
+def show(ctx: click.Context, entity_id: str, app_ref: str | None, limit: int) -> None:
+    """Print the first rows of an entity's table (and its row count)."""
+    with reporting_errors():
+        app = app_from(ctx, app_ref)
+        from kindling_core.spark.delta import EntityIO
+
+        entity = app.catalog.entity(entity_id)
+        frame = EntityIO(app.spark, root=app.config.root).read(entity)
+        click.echo(f"{entity_id} at {entity.location}: {frame.count()} rows")
+        frame.show(limit, truncate=40)

@@ -1,0 +1,70 @@
+"""Spark and Delta Lake support for kindling-core.
+
+Importing this package never imports pyspark; pyspark is loaded only when a session is
+requested. Names are resolved lazily from the submodules:
+
+``get_or_create_session`` / ``SparkSettings``
+    obtain the SparkSession pipelines run on (:mod:`kindling_core.spark.session`).
+``ensure_delta_jars`` / ``default_jars_dir``
+    fetch or locate the Delta Lake jars (:mod:`kindling_core.spark.jars`).
+``SparkSetupError`` / ``DeltaJarsMissingError``
+    what goes wrong while setting up (:mod:`kindling_core.spark.errors`).
+``PYSPARK_VERSION`` / ``DELTA_SPARK_VERSION`` / ``DELTA_MAVEN_COORDINATES`` / ``SCALA_BINARY``
+    the pins (:mod:`kindling_core.spark.versions`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kindling_core.spark.errors import DeltaJarsMissingError, SparkSetupError
+    from kindling_core.spark.jars import default_jars_dir, ensure_delta_jars
+    from kindling_core.spark.session import SparkSettings, get_or_create_session
+    from kindling_core.spark.versions import (
+        DELTA_MAVEN_COORDINATES,
+        DELTA_SPARK_VERSION,
+        PYSPARK_VERSION,
+        SCALA_BINARY,
+    )
+
+__all__ = [
+    "get_or_create_session",
+    "SparkSettings",
+    "ensure_delta_jars",
+    "default_jars_dir",
+    "SparkSetupError",
+    "DeltaJarsMissingError",
+    "PYSPARK_VERSION",
+    "DELTA_SPARK_VERSION",
+    "DELTA_MAVEN_COORDINATES",
+    "SCALA_BINARY",
+]
+
+_HOME = {
+    "get_or_create_session": "session",
+    "SparkSettings": "session",
+    "ensure_delta_jars": "jars",
+    "default_jars_dir": "jars",
+    "SparkSetupError": "errors",
+    "DeltaJarsMissingError": "errors",
+    "PYSPARK_VERSION": "versions",
+    "DELTA_SPARK_VERSION": "versions",
+    "DELTA_MAVEN_COORDINATES": "versions",
+    "SCALA_BINARY": "versions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a public name from its submodule on first use (keeps this import cheap)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,33 @@
+"""Fixtures for the Spark/Delta tests: one local Delta-enabled SparkSession per test run.
+
+pyspark is imported unconditionally on purpose: CI installs it (scripts/setup-spark.sh), so a
+missing pyspark must fail loudly rather than skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pyspark  # noqa: F401  (fail fast when the Spark toolchain is not installed)
+import pytest
+from pyspark.sql import SparkSession
+
+from kindling_core.spark import SparkSettings, get_or_create_session
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """A ``local[2]`` SparkSession with Delta Lake, its warehouse in a temporary folder."""
+    warehouse = tmp_path_factory.mktemp("spark-warehouse")
+    session = get_or_create_session(
+        SparkSettings(
+            master="local[2]",
+            app_name="kindling-tests",
+            shuffle_partitions=2,
+            warehouse_dir=warehouse,
+            # C1-only JIT: roughly halves JVM start-up and first-query time for short test runs.
+            extra_conf={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"},
+        )
+    )
+    yield session
+    session.stop()
