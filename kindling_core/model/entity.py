@@ -1,0 +1,130 @@
+"""Entities: the tables pipes read and write (Delta by default).
+
+An :class:`Entity` is immutable metadata; it never touches Spark. ``schema`` may be a DDL
+string (``"id BIGINT, name STRING"``) or a Spark ``StructType`` kept opaque (this module never
+imports pyspark). Validation happens at construction (see :meth:`Entity.__attrs_post_init__`):
+
+* ``id`` follows :data:`~kindling_core.model.ID_RULE`;
+* exactly one of ``path`` (a storage location) and ``table`` (a catalog table name) is given;
+* ``format`` is a non-empty lowercase word; ``merge_keys``, ``partition_by`` and ``tags`` are
+  tuples of non-empty strings; ``options`` is a read-only mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from kindling_core.model._ids import canonical, check_id
+from kindling_core.model.errors import DeclarationError
+
+__all__ = ["Entity"]
+
+
+def _str_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class Entity:
+    """A table: where it lives, how it is written, and what it is.
+
+    ``kind`` classifies it (``"dimension"`` marks a table streaming pipes join and whose
+    changes can restart them); ``change_data_feed`` says Delta CDF is enabled on it (used by
+    change detectors); ``options`` are passed to readers/writers verbatim. ``origin`` records
+    where it was declared (for duplicate-declaration messages) and is not part of equality.
+    """
+
+    id: str
+    path: str | None = None
+    table: str | None = None
+    format: str = "delta"
+    merge_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    partition_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    schema: Any = attrs.field(default=None, hash=False)
+    kind: str | None = None
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    change_data_feed: bool = False
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    origin: str = attrs.field(default="", eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        check_id(self.id, kind="entity")
+        if (self.path is None) == (self.table is None):
+            got = "both" if self.path is not None else "neither"
+            raise DeclarationError(
+                f"entity {self.id!r} needs exactly one of path= (a storage location) or table= "
+                f"(a catalog table name); got {got}",
+                declaration=self.id,
+                remedy="pass path='abfss://.../orders' or table='catalog.schema.orders', not both",
+            )
+        for name in ("path", "table"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise DeclarationError(
+                    f"entity {self.id!r}: {name} must be a non-empty string, got {value!r}",
+                    declaration=self.id,
+                    remedy=f"give {name}= as a string",
+                )
+        if not isinstance(self.format, str) or not self.format.strip() or self.format != self.format.lower():
+            raise DeclarationError(
+                f"entity {self.id!r}: format must be a lowercase name such as 'delta' or 'parquet', got {self.format!r}",
+                declaration=self.id,
+                remedy="use format='delta' (the default) or another lowercase Spark format name",
+            )
+        if self.kind is not None and (not isinstance(self.kind, str) or not self.kind.strip()):
+            raise DeclarationError(
+                f"entity {self.id!r}: kind must be a non-empty string such as 'dimension', got {self.kind!r}",
+                declaration=self.id,
+                remedy="use kind='dimension' or leave it unset",
+            )
+        for name in ("merge_keys", "partition_by", "tags"):
+            for index, value in enumerate(getattr(self, name)):
+                if not isinstance(value, str) or not value.strip():
+                    raise DeclarationError(
+                        f"entity {self.id!r}: {name}[{index}] must be a non-empty string, got {value!r}",
+                        declaration=self.id,
+                        remedy=f"give {name} as a list of column names / words",
+                    )
+        if not isinstance(self.change_data_feed, bool):
+            raise DeclarationError(
+                f"entity {self.id!r}: change_data_feed must be True or False, got {self.change_data_feed!r}",
+                declaration=self.id,
+            )
+
+    @property
+    def location(self) -> str:
+        """The path or the table name, whichever was given."""
+        return self.path if self.path is not None else self.table  # type: ignore[return-value]
+
+    @property
+    def is_dimension(self) -> bool:
+        return self.kind == "dimension"
+
+    def fingerprint_data(self) -> tuple[Any, ...]:
+        """Every field except ``origin``, in a canonical form (see :func:`canonical`)."""
+        return (
+            "entity",
+            self.id,
+            self.path,
+            self.table,
+            self.format,
+            self.merge_keys,
+            self.partition_by,
+            canonical(self.schema),
+            self.kind,
+            self.tags,
+            self.change_data_feed,
+            canonical(self.options),
+        )

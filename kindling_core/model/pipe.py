@@ -1,0 +1,269 @@
+"""Pipes: functions from input DataFrames to one output entity, batch or streaming.
+
+A :class:`Pipe` is immutable metadata plus the transform function. Validation at construction:
+
+* ``id``, every input, the output and every dimension follow :data:`~kindling_core.model.ID_RULE`;
+* inputs are distinct; ``dimensions`` are a subset of ``inputs`` (a streaming pipe's
+  dimensions are the static tables it joins; changes to them can restart it);
+* ``mode`` is ``batch`` or ``streaming`` and ``write`` is ``overwrite``, ``append`` or ``merge``
+  (strings or the enums);
+* the function can take the inputs positionally, one DataFrame per input in declared order:
+  it has at least as many positional parameters as inputs (or ``*args``), no more *required*
+  ones, and no required keyword-only ones. Parameter names need not match the entity ids.
+
+A pipe whose output is also one of its inputs is a self-loop; that is reported when the graph
+is built (:class:`kindling_core.planning.SelfLoopError`), like any other cycle.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import types
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from kindling_core._names import did_you_mean
+from kindling_core.model._ids import ID_RE, as_id_tuple, canonical, check_id
+from kindling_core.model.errors import (
+    DeclarationError,
+    InvalidChoiceError,
+    InvalidDimensionError,
+    SignatureMismatchError,
+)
+
+__all__ = ["Pipe", "PipeMode", "WriteMode", "check_signature"]
+
+
+class PipeMode(str, enum.Enum):
+    """How a pipe runs: a one-off batch job, or a long-running Structured Streaming query."""
+
+    BATCH = "batch"
+    STREAMING = "streaming"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class WriteMode(str, enum.Enum):
+    """How a pipe writes its output entity."""
+
+    OVERWRITE = "overwrite"
+    APPEND = "append"
+    MERGE = "merge"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _to_pipe_mode(value: Any) -> Any:
+    """``"batch"`` → ``PipeMode.BATCH``; invalid values pass through to be reported with the id."""
+    if type(value) is PipeMode:
+        return value
+    try:
+        return PipeMode(value)
+    except ValueError:
+        return value
+
+
+def _to_write_mode(value: Any) -> Any:
+    """``"merge"`` → ``WriteMode.MERGE``; invalid values pass through to be reported with the id."""
+    if type(value) is WriteMode:
+        return value
+    try:
+        return WriteMode(value)
+    except ValueError:
+        return value
+
+
+def _str_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
+    if type(value) is tuple:
+        return value  # type: ignore[return-value]
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return types.MappingProxyType(dict(value or {}))
+
+
+def _summary(func: Callable[..., Any]) -> str:
+    """The first paragraph of the function's docstring, on one line ("" when none)."""
+    doc = getattr(func, "__doc__", None)
+    if not isinstance(doc, str) or not doc.strip():
+        return ""
+    return _first_paragraph(doc)
+
+
+@functools.lru_cache(maxsize=1024)
+def _first_paragraph(doc: str) -> str:
+    text = inspect.cleandoc(doc)
+    return " ".join(text.split("\n\n", 1)[0].split())
+
+
+@attrs.frozen
+class Pipe:
+    """A transform from ``inputs`` (entity ids, in parameter order) to one ``output`` entity.
+
+    ``func`` is called with one DataFrame per input (it is excluded from equality, hashing
+    and fingerprints: plans depend on metadata only). ``description`` defaults to the first
+    paragraph of the function's docstring. ``origin`` records where the pipe was declared.
+    """
+
+    id: str
+    inputs: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    output: str
+    func: Callable[..., Any] = attrs.field(eq=False, hash=False, repr=False)
+    mode: PipeMode = attrs.field(default=PipeMode.BATCH, converter=_to_pipe_mode)
+    dimensions: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    write: WriteMode = attrs.field(default=WriteMode.OVERWRITE, converter=_to_write_mode)
+    description: str = ""
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    origin: str = attrs.field(default="", eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Fast path first (declaring 100,000 pipes must be cheap): one regex match per id;
+        # the slow path below only runs to build the precise error message.
+        match = ID_RE.match
+        if not all(type(x) is str and match(x) for x in (self.id, self.output, *self.inputs, *self.dimensions)):
+            check_id(self.id, kind="pipe")
+            as_id_tuple(self.inputs, kind="pipe", where="inputs", declaration=self.id)
+            check_id(self.output, kind="entity", where="output", declaration=self.id)
+            as_id_tuple(self.dimensions, kind="pipe", where="dimensions", declaration=self.id)
+        if type(self.mode) is not PipeMode:
+            _check_choice(self.id, "mode", self.mode, PipeMode)
+        if type(self.write) is not WriteMode:
+            _check_choice(self.id, "write", self.write, WriteMode)
+        seen = set(self.inputs)
+        if len(seen) != len(self.inputs):
+            duplicate = next(e for i, e in enumerate(self.inputs) if e in self.inputs[:i])
+            raise DeclarationError(
+                f"pipe {self.id!r} lists input {duplicate!r} twice; inputs must be distinct",
+                declaration=self.id,
+                remedy="list each input entity once",
+            )
+        for dimension in self.dimensions:
+            if dimension not in seen:
+                raise InvalidDimensionError(
+                    f"pipe {self.id!r} names dimension {dimension!r}, which is not one of its inputs "
+                    f"({', '.join(self.inputs) or 'none'}).{did_you_mean(dimension, self.inputs)}",
+                    pipe=self.id,
+                    dimension=dimension,
+                    inputs=self.inputs,
+                    remedy="add the dimension to inputs= (the function receives it like any input) "
+                    "or remove it from dimensions=",
+                )
+        if self.dimensions and len(set(self.dimensions)) != len(self.dimensions):
+            raise DeclarationError(f"pipe {self.id!r} lists a dimension twice", declaration=self.id)
+        for index, tag in enumerate(self.tags):
+            if not isinstance(tag, str) or not tag.strip():
+                raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
+        if not callable(self.func):
+            raise DeclarationError(
+                f"pipe {self.id!r}: func must be callable, got {type(self.func).__name__}",
+                declaration=self.id,
+                remedy="decorate a function with @app.pipe(...)",
+            )
+        check_signature(self.id, self.func, self.inputs)
+        if not self.description:
+            object.__setattr__(self, "description", _summary(self.func))
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.mode is PipeMode.STREAMING
+
+    def fingerprint_data(self) -> tuple[Any, ...]:
+        """Metadata that shapes plans, canonical: everything but ``func``, ``description`` and ``origin``."""
+        return (
+            "pipe",
+            self.id,
+            self.inputs,
+            self.output,
+            self.mode.value,
+            self.dimensions,
+            self.tags,
+            self.write.value,
+            canonical(self.options) if self.options else (),
+        )
+
+
+def _check_choice(pipe_id: str, field: str, value: Any, enum_type: type[enum.Enum]) -> None:
+    if isinstance(value, enum_type):
+        return
+    choices = [member.value for member in enum_type]  # type: ignore[attr-defined]
+    hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+    raise InvalidChoiceError(
+        f"pipe {pipe_id!r}: {field} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.{hint}",
+        field=field,
+        value=value,
+        choices=choices,
+        declaration=pipe_id,
+        remedy=f"use {field}={choices[0]!r} or another listed value",
+    )
+
+
+def _shape(func: Callable[..., Any]) -> tuple[list[str], int, bool, list[str]] | None:
+    """``(positional names, required positional count, has *args, required kw-only names)``.
+
+    A fast path reads plain functions' code objects (declaring 100,000 pipes must be cheap);
+    other callables go through :func:`inspect.signature`. ``None`` when it cannot be known.
+    """
+    if type(func) is types.FunctionType:
+        code = func.__code__
+        count = code.co_argcount
+        names = list(code.co_varnames[:count])
+        defaults = len(func.__defaults__ or ())
+        has_var = bool(code.co_flags & inspect.CO_VARARGS)
+        kwonly = code.co_varnames[count : count + code.co_kwonlyargcount]
+        kwdefaults = func.__kwdefaults__ or {}
+        return names, count - defaults, has_var, [n for n in kwonly if n not in kwdefaults]
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    names, required, has_var, kw_required = [], 0, False, []
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            names.append(parameter.name)
+            required += parameter.default is parameter.empty
+        elif parameter.kind is parameter.VAR_POSITIONAL:
+            has_var = True
+        elif parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
+            kw_required.append(parameter.name)
+    return names, required, has_var, kw_required
+
+
+def check_signature(pipe_id: str, func: Callable[..., Any], inputs: tuple[str, ...]) -> None:
+    """Raise :class:`SignatureMismatchError` unless ``func`` takes ``inputs`` positionally."""
+    shape = _shape(func)
+    if shape is None:
+        return
+    names, required, has_var, kw_required = shape
+    count = len(inputs)
+    if not kw_required and required <= count and (has_var or count <= len(names)):
+        return
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
+    shown = ", ".join(names + (["*args"] if has_var else []) + [f"*, {n}" for n in kw_required])
+    listing = ", ".join(inputs) if inputs else "none"
+    if kw_required:
+        problem = f"requires keyword-only parameter(s) {', '.join(kw_required)}, which inputs cannot fill"
+    elif count < required:
+        problem = f"requires {required} positional parameter(s)"
+    else:
+        problem = f"takes at most {len(names)} positional parameter(s)"
+    raise SignatureMismatchError(
+        f"pipe {pipe_id!r}: function {name}({shown}) {problem}, but the pipe has {count} input(s) "
+        f"({listing}) and the function receives one DataFrame per input, in the order of inputs=",
+        pipe=pipe_id,
+        parameters=names,
+        inputs=inputs,
+        remedy="give the function exactly one parameter per input (names need not match the "
+        "entity ids), or accept *inputs",
+    )

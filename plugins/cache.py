@@ -1,0 +1,77 @@
+"""Built-in cache heuristic ``shared-consumers``: cache what several batch pipes read.
+
+Rule (the evaluation's shared-consumer recommendation, advisory only): recommend caching an
+entity read by more than one *batch* pipe of the plan. Details:
+
+* plans of the ``streaming`` strategy recommend nothing (streaming queries use checkpoints, and
+  a cached DataFrame does not help a stream); in other plans streaming pipes do not count as
+  consumers for the same reason;
+* the storage level is ``[tool.kindling.cache] storage_level`` (default ``MEMORY_AND_DISK``);
+* with a size provider, an entity smaller than ``min_size_mb`` (default 100) is not worth
+  caching and is skipped; when the size is unknown (no provider, or it returned ``None``) the
+  recommendation is made and its reason says the threshold could not be applied;
+* recommendations come in entity-id order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kindling_core.hookspecs import hookimpl
+from kindling_core.items import CacheHeuristic, CacheRecommendation
+from kindling_core.model.pipe import PipeMode
+from kindling_core.planning.types import BYTES_PER_MB, CacheContext
+
+__all__ = ["recommend_shared_consumers", "kindling_cache_heuristics"]
+
+NAME = "shared-consumers"
+
+
+def _mb(size: int) -> str:
+    return f"{size / BYTES_PER_MB:,.1f} MB"
+
+
+def recommend_shared_consumers(context: CacheContext) -> Iterator[CacheRecommendation]:
+    """Yield a recommendation per entity read by two or more batch pipes (see module doc)."""
+    if context.strategy == "streaming":
+        return
+    modes = context.modes
+    batch = PipeMode.BATCH
+    for entity, consumers in sorted(context.consumers.items()):
+        if len(consumers) < 2:
+            continue
+        readers = [p for p in consumers if modes[p] is batch]
+        if len(readers) < 2:
+            continue
+        shown = ", ".join(readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
+        base = f"read by {len(readers)} batch pipes ({shown})"
+        threshold = f"{context.min_size_mb:g} MB"
+        if context.size_provider is None:
+            size = None
+            note = f"size unknown (no size provider), so the {threshold} threshold was not applied"
+        else:
+            size = context.size_of(entity)
+            if size is None:
+                note = f"size unknown (the size provider had no answer), so the {threshold} threshold was not applied"
+            elif size < context.min_size_bytes:
+                continue
+            else:
+                note = f"size {_mb(size)} >= {threshold}"
+        yield CacheRecommendation(
+            entity=entity,
+            storage_level=context.storage_level,
+            reason=f"{base}; {note}",
+            heuristic=NAME,
+            size_bytes=size,
+        )
+
+
+@hookimpl
+def kindling_cache_heuristics() -> list[CacheHeuristic]:
+    return [
+        CacheHeuristic(
+            name=NAME,
+            description="cache entities read by more than one batch pipe (advisory; size threshold)",
+            recommend=recommend_shared_consumers,
+        )
+    ]
