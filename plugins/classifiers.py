@@ -5,14 +5,16 @@ classifiers read :attr:`~kindling_core.items.FailureContext.text` (the message o
 and of every cause, including ``Caused by:`` lines), not just the exception type.
 
 ``spark-errors`` decides only when it recognises an error class or marker; ``generic`` always
-decides (it is pinned last): Python programming errors are permanent, network/timeout
-errors transient, and everything else unknown.
+decides (it is pinned last): Python programming errors and kindling's own errors (schema
+conflicts, missing merge keys, unwritable locations: each names a culprit and a remedy) are
+permanent, network/timeout errors transient, and everything else unknown.
 """
 
 from __future__ import annotations
 
 import re
 
+from kindling_core.errors import KindlingError
 from kindling_core.hookspecs import hookimpl
 from kindling_core.items import Classification, FailureClassifier, FailureContext, FailureKind
 
@@ -82,6 +84,7 @@ def classify_spark(context: FailureContext) -> Classification | None:
 
 _TRANSIENT_TYPES: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
 _PERMANENT_TYPES: tuple[type[BaseException], ...] = (
+    KindlingError,  # names a culprit and a remedy: a declaration, schema or config problem
     TypeError,
     ValueError,
     KeyError,

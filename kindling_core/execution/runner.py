@@ -20,7 +20,7 @@ __all__ = ["AttemptContext", "PipeRunner", "job_tag"]
 
 
 def job_tag(run_id: str, pipe_id: str, attempt: int) -> str:
-    """A Spark job tag for one attempt: unique per run, pipe and attempt; no commas."""
+    """A Spark job group / tag for one attempt: unique per run, pipe and attempt; no commas."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", f"kindling-{run_id}-{pipe_id}-{attempt}")
 
 

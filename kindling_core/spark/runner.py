@@ -1,8 +1,8 @@
 """Execute one pipe attempt on Spark: read inputs, call the function, write the output.
 
-Every Spark job of an attempt runs under the attempt's job tag (``SparkSession.addTag``,
-thread-local, classic and Spark Connect alike), so :meth:`SparkPipeRunner.cancel` stops exactly
-that attempt's jobs (``interruptTag``). Because a Delta write commits only after its jobs
+Every Spark job of an attempt runs under the attempt's tag (a job group on classic Spark, a
+job tag on Spark Connect; both thread-local), so :meth:`SparkPipeRunner.cancel` stops exactly
+that attempt's jobs. Because a Delta write commits only after its jobs
 finish, a cancelled attempt leaves its output table at the previous version.
 
 Streaming pipes run bounded in a run: their non-dimension inputs are read as streams, their
@@ -56,13 +56,30 @@ class SparkPipeRunner:
                 remedy=f"declare it: app.entity({entity_id!r}, path=...) (or table=...)",
             ) from None
 
+    @property
+    def _classic(self) -> bool:
+        return getattr(self.spark, "_jsparkSession", None) is not None
+
     @contextlib.contextmanager
-    def _tagged(self, tag: str) -> Iterator[None]:
-        """Run under ``tag``, with this session active on the (worker) thread, so user code
-        calling ``SparkSession.getActiveSession()`` finds it."""
-        jsession = getattr(self.spark, "_jsparkSession", None)
-        if jsession is not None:  # classic: the active session is a JVM thread-local
-            self.spark._jvm.SparkSession.setActiveSession(jsession)
+    def _tagged(self, tag: str, description: str) -> Iterator[None]:
+        """Run the attempt's Spark jobs so that :meth:`cancel` can stop exactly them.
+
+        Classic Spark: a job group (``setJobGroup(..., interruptOnCancel=True)``; measured:
+        job tags set from a worker thread are not honoured by ``interruptTag`` in classic
+        PySpark 4.2, job groups are), and this session made active on the worker thread so
+        user code calling ``SparkSession.getActiveSession()`` finds it. Spark Connect: a job
+        tag (``addTag`` / ``interruptTag``).
+        """
+        if self._classic:
+            self.spark._jvm.SparkSession.setActiveSession(self.spark._jsparkSession)
+            context = self.spark.sparkContext
+            context.setJobGroup(tag, description, interruptOnCancel=True)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+            return
         self.spark.addTag(tag)
         try:
             yield
@@ -73,7 +90,7 @@ class SparkPipeRunner:
     def run_pipe(self, pipe: Pipe, context: AttemptContext) -> None:
         output = self.entity(pipe.output, pipe)
         inputs = [self.entity(entity_id, pipe) for entity_id in pipe.inputs]
-        with self._tagged(context.tag):
+        with self._tagged(context.tag, f"kindling pipe {pipe.id} (attempt {context.attempt})"):
             if str(pipe.mode) == "streaming":
                 self._run_streaming(pipe, inputs, output, context)
                 return
@@ -116,4 +133,7 @@ class SparkPipeRunner:
             raise RuntimeError(str(error))
 
     def cancel(self, context: AttemptContext) -> None:
-        self.spark.interruptTag(context.tag)
+        if self._classic:
+            self.spark.sparkContext.cancelJobGroup(context.tag)
+        else:
+            self.spark.interruptTag(context.tag)

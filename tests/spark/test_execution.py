@@ -1,0 +1,235 @@
+"""Running pipes on a real local Spark session with real Delta tables."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from kindling_core.execution import PipeStatus, RunInterrupted
+from kindling_core.testing import RecordingErrorHandler, make_app
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture
+def new_app(spark, tmp_path: Path):
+    def factory(plugins=None, **overrides):
+        app = make_app(plugins, config={"execution": {"retry-backoff-seconds": 0.05}}, **overrides)
+        app.use_spark(spark)
+        return app
+
+    return factory
+
+
+def seed(spark, path: Path, rows: list[tuple], schema: str) -> None:
+    spark.createDataFrame(rows, schema).write.format("delta").mode("overwrite").save(str(path))
+
+
+def version(spark, path: Path) -> int:
+    return DeltaTable.forPath(spark, str(path)).history(1).collect()[0]["version"]
+
+
+def test_failing_pipe_is_named_dependents_skipped_other_outputs_intact(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1, "a"), (2, "b")], "id long, name string")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.good", path=str(tmp_path / "good"))
+    app.entity("silver.bad", path=str(tmp_path / "bad"))
+    app.entity("gold.after_bad", path=str(tmp_path / "after_bad"))
+
+    @app.pipe("good", inputs=["raw.items"], output="silver.good")
+    def good(items):
+        return items.withColumn("ok", F.lit(True))
+
+    @app.pipe("bad", inputs=["raw.items"], output="silver.bad")
+    def bad(items):
+        raise ValueError("column 'price' is not in raw.items")
+
+    @app.pipe("after_bad", inputs=["silver.bad"], output="gold.after_bad")
+    def after_bad(rows):
+        return rows
+
+    result = app.run(on_failure="skip_dependents")
+    assert result.outcome("bad").status is PipeStatus.FAILED
+    assert "column 'price' is not in raw.items" in result.outcome("bad").error_message
+    assert result.outcome("after_bad").status is PipeStatus.SKIPPED
+    assert "'bad' failed" in result.outcome("after_bad").reason
+    assert result.outcome("good").status is PipeStatus.SUCCEEDED
+    assert spark.read.format("delta").load(str(tmp_path / "good")).count() == 2
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "after_bad").exists()
+
+
+def test_pipe_returning_something_else_than_a_dataframe(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1,)], "id long")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"))
+
+    @app.pipe("listy", inputs=["raw.items"], output="silver.items")
+    def listy(items):
+        return items.collect()
+
+    outcome = app.run().outcome("listy")
+    assert outcome.status is PipeStatus.FAILED
+    assert "pipe 'listy' returned list for entity 'silver.items'; expected a Spark DataFrame" in outcome.error_message
+
+
+def test_schema_conflict_names_the_columns_and_writes_nothing(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1, "x")], "id long, name string")
+    seed(spark, tmp_path / "out", [(1, 10)], "id long, amount int")
+    before = version(spark, tmp_path / "out")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"))
+
+    @app.pipe("conflicting", inputs=["raw.items"], output="silver.items", write="append")
+    def conflicting(items):
+        return items.select("id", F.col("name").alias("amount"), F.lit(1.5).alias("ratio"))
+
+    outcome = app.run().outcome("conflicting")
+    assert outcome.status is PipeStatus.FAILED and outcome.classification == "permanent"
+    message = outcome.error_message
+    assert "SchemaConflictError" in message and "silver.items" in message
+    assert "column amount is int in the table but string in the output" in message
+    assert "new column ratio double" in message
+    assert outcome.error.columns == ("amount", "ratio")
+    assert version(spark, tmp_path / "out") == before
+
+
+def test_merge_without_merge_keys(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1,)], "id long")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"))
+
+    @app.pipe("merger", inputs=["raw.items"], output="silver.items", write="merge")
+    def merger(items):
+        return items
+
+    outcome = app.run().outcome("merger")
+    assert outcome.status is PipeStatus.FAILED
+    assert "merges into entity 'silver.items', which declares no merge_keys" in outcome.error_message
+    assert "merge_keys=['id']" in str(outcome.error)
+
+
+def test_merge_upserts_on_merge_keys(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1, "new-a"), (3, "c")], "id long, name string")
+    seed(spark, tmp_path / "out", [(1, "old-a"), (2, "b")], "id long, name string")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"), merge_keys=["id"])
+
+    @app.pipe("upsert", inputs=["raw.items"], output="silver.items", write="merge")
+    def upsert(items):
+        return items
+
+    assert app.run().succeeded
+    rows = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / "out")).collect())
+    assert rows == [(1, "new-a"), (2, "b"), (3, "c")]
+
+
+def test_location_not_writable(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1,)], "id long")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(blocker / "items"))
+
+    @app.pipe("blocked", inputs=["raw.items"], output="silver.items")
+    def blocked(items):
+        return items
+
+    outcome = app.run().outcome("blocked")
+    assert outcome.status is PipeStatus.FAILED
+    assert "cannot write entity 'silver.items'" in outcome.error_message
+    assert "is a file, not a folder" in outcome.error_message
+
+
+def test_transient_failure_is_retried_on_spark(spark, new_app, tmp_path: Path) -> None:
+    recorder = RecordingErrorHandler()
+    app = new_app({"rec": recorder})
+    seed(spark, tmp_path / "raw", [(1,), (2,)], "id long")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"))
+    calls = []
+
+    @app.pipe("flaky", inputs=["raw.items"], output="silver.items")
+    def flaky(items):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("Connection reset by peer while reading the source")
+        return items
+
+    result = app.run()
+    outcome = result.outcome("flaky")
+    assert outcome.status is PipeStatus.SUCCEEDED and outcome.attempts == 2
+    assert [e.context["will_retry"] for e in recorder.events] == [True]
+    assert spark.read.format("delta").load(str(tmp_path / "out")).count() == 2
+
+
+def slow_pipe_app(new_app, spark, tmp_path: Path, seconds: float):
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(i,) for i in range(4)], "id long")
+    seed(spark, tmp_path / "out", [(100,)], "id long")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    app.entity("silver.items", path=str(tmp_path / "out"))
+
+    @F.udf("long")
+    def slow(value):
+        import time as _time
+
+        _time.sleep(seconds)
+        return value
+
+    @app.pipe("slow", inputs=["raw.items"], output="silver.items", write="append")
+    def slow_pipe(items):
+        return items.select(slow("id").alias("id"))
+
+    return app
+
+
+def test_timeout_cancels_spark_jobs_and_commits_nothing(spark, new_app, tmp_path: Path) -> None:
+    app = slow_pipe_app(new_app, spark, tmp_path, seconds=60)
+    before = version(spark, tmp_path / "out")
+    started = time.perf_counter()
+    result = app.run(timeout_seconds=3)
+    elapsed = time.perf_counter() - started
+    outcome = result.outcome("slow")
+    assert outcome.status is PipeStatus.TIMED_OUT
+    assert "timed out after 3s; its Spark jobs were cancelled" in outcome.error_message
+    assert elapsed < 45, "the pipe's Spark job was waited out instead of cancelled"
+    assert version(spark, tmp_path / "out") == before
+    assert [r.id for r in spark.read.format("delta").load(str(tmp_path / "out")).collect()] == [100]
+    deadline = time.monotonic() + 30
+    while spark.sparkContext.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not spark.sparkContext.statusTracker().getActiveJobsIds()
+
+
+def test_keyboard_interrupt_mid_run_leaves_no_half_written_table(spark, new_app, tmp_path: Path) -> None:
+    app = slow_pipe_app(new_app, spark, tmp_path, seconds=60)
+    before = version(spark, tmp_path / "out")
+    started_jobs = threading.Event()
+
+    def interrupt_when_running() -> None:
+        deadline = time.monotonic() + 60
+        while not spark.sparkContext.statusTracker().getActiveJobsIds() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        started_jobs.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_when_running, daemon=True).start()
+    with pytest.raises(RunInterrupted) as info:
+        app.run()
+    assert started_jobs.is_set()
+    assert info.value.result.outcome("slow").status is PipeStatus.CANCELLED
+    assert version(spark, tmp_path / "out") == before
+    assert [r.id for r in spark.read.format("delta").load(str(tmp_path / "out")).collect()] == [100]
