@@ -9,6 +9,12 @@ requested. Names are resolved lazily from the submodules:
     fetch or locate the Delta Lake jars (:mod:`kindling_core.spark.jars`).
 ``SparkSetupError`` / ``DeltaJarsMissingError``
     what goes wrong while setting up (:mod:`kindling_core.spark.errors`).
+``EntityIO`` / ``SparkPipeRunner``
+    read and write entities; run one pipe attempt (:mod:`~kindling_core.spark.delta`,
+    :mod:`~kindling_core.spark.runner`).
+``probe_versions`` / ``probe_entities`` / ``DeltaVersionProbe`` / ``VersionInfo`` / ``ProbeStatus``
+    the latest Delta versions of many tables without a Spark job
+    (:mod:`~kindling_core.spark.versions_probe`).
 ``PYSPARK_VERSION`` / ``DELTA_SPARK_VERSION`` / ``DELTA_MAVEN_COORDINATES`` / ``SCALA_BINARY``
     the pins (:mod:`kindling_core.spark.versions`).
 """
@@ -22,6 +28,15 @@ if TYPE_CHECKING:
     from kindling_core.spark.errors import DeltaJarsMissingError, SparkSetupError
     from kindling_core.spark.jars import default_jars_dir, ensure_delta_jars
     from kindling_core.spark.session import SparkSettings, get_or_create_session
+    from kindling_core.spark.delta import EntityIO
+    from kindling_core.spark.runner import SparkPipeRunner
+    from kindling_core.spark.versions_probe import (
+        DeltaVersionProbe,
+        ProbeStatus,
+        VersionInfo,
+        probe_entities,
+        probe_versions,
+    )
     from kindling_core.spark.versions import (
         DELTA_MAVEN_COORDINATES,
         DELTA_SPARK_VERSION,
@@ -40,6 +55,13 @@ __all__ = [
     "DELTA_SPARK_VERSION",
     "DELTA_MAVEN_COORDINATES",
     "SCALA_BINARY",
+    "EntityIO",
+    "SparkPipeRunner",
+    "probe_versions",
+    "probe_entities",
+    "DeltaVersionProbe",
+    "VersionInfo",
+    "ProbeStatus",
 ]
 
 _HOME = {
@@ -53,6 +75,13 @@ _HOME = {
     "DELTA_SPARK_VERSION": "versions",
     "DELTA_MAVEN_COORDINATES": "versions",
     "SCALA_BINARY": "versions",
+    "EntityIO": "delta",
+    "SparkPipeRunner": "runner",
+    "probe_versions": "versions_probe",
+    "probe_entities": "versions_probe",
+    "DeltaVersionProbe": "versions_probe",
+    "VersionInfo": "versions_probe",
+    "ProbeStatus": "versions_probe",
 }
 
 

@@ -12,9 +12,10 @@ Semantics of :meth:`EntityIO.write`:
     upsert on the entity's ``merge_keys`` (``whenMatchedUpdateAll`` /
     ``whenNotMatchedInsertAll``); an entity without merge keys is an error before any work;
 
-and in every mode: the table is created first if missing (with the declared schema, or the
-DataFrame's, the declared partitioning and, when ``change_data_feed`` is set,
-``delta.enableChangeDataFeed``); an existing table whose schema conflicts with the
+and in every mode: a missing table is created (with the declared schema, or the DataFrame's,
+the declared partitioning and, when ``change_data_feed`` is set,
+``delta.enableChangeDataFeed``; without a declared schema or table properties the first write
+itself creates it, and a first ``merge`` inserts every row); an existing table whose schema conflicts with the
 DataFrame's is an error naming the columns, raised before anything is written (set the
 entity's ``options={"mergeSchema": "true"}`` to evolve it instead).
 """
@@ -181,9 +182,15 @@ class EntityIO:
         options = {k[len("write."):] if k.startswith("write.") else k: str(v) for k, v in entity.options.items()}
         evolve = options.get("mergeSchema", "").lower() == "true" or options.get("overwriteSchema", "").lower() == "true"
         existing = self.schema_of(entity) if entity.format == "delta" else None
+        partition = bool(entity.partition_by) and entity.format != "delta"
         if existing is None and entity.format == "delta":
-            self.create(entity, frame.schema)
-            existing = self.schema_of(entity)
+            if entity.schema is not None or entity.change_data_feed:
+                self.create(entity, frame.schema)  # declared schema / table properties first
+                existing = self.schema_of(entity)
+            else:
+                # The first write creates the table (one commit instead of two); a merge into
+                # a table that does not exist yet is an insert of every row.
+                mode, partition = ("overwrite" if mode == "merge" else mode), bool(entity.partition_by)
         if existing is not None and not evolve:
             self._check_schema(entity, existing, frame.schema, mode, who)
         if mode == "merge":
@@ -192,7 +199,7 @@ class EntityIO:
         writer = frame.write.format(entity.format).mode(mode)
         if options:
             writer = writer.options(**options)
-        if entity.partition_by and entity.format != "delta":
+        if partition:
             writer = writer.partitionBy(*entity.partition_by)
         if entity.table is not None:
             writer.saveAsTable(entity.table)
