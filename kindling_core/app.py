@@ -228,19 +228,20 @@ class App:
         dry_run: bool = False,
         timeout_seconds: float | None = None,
         max_retries: int | None = None,
+        concurrency: int | None = None,
         runner: Any = None,
     ) -> RunResult:
         """Plan, then run the plan generation by generation; return every pipe's outcome.
 
         ``on_failure``: ``fail_fast`` | ``continue`` | ``skip_dependents`` (default from
         ``[tool.kindling.execution]``). ``dry_run`` validates and plans, writes nothing, and
-        does not start Spark. ``runner`` replaces the Spark pipe runner (tests, other engines).
+        does not start Spark. ``concurrency`` (opt-in, default 1 = sequential) runs up to that
+        many independent pipes of a generation at once (see ``docs/design/concurrency.md``).
+        ``runner`` replaces the Spark pipe runner (tests, other engines).
         Ctrl-C cancels the running pipe's Spark jobs and raises
         :class:`~kindling_core.execution.RunInterrupted` carrying the partial result.
         """
         from kindling_core.execution import ExecutorSettings, FailurePolicy, GenerationExecutor, RetryPolicy
-        from kindling_core.planning import PipeGraph
-
         execution = self.config.execution
         settings = ExecutorSettings(
             on_failure=FailurePolicy.parse(on_failure or execution.on_failure, path="tool.kindling.execution.on-failure"),
@@ -250,10 +251,15 @@ class App:
                 max_delay=execution.retry_backoff_max_seconds,
             ),
             timeout_seconds=execution.timeout_seconds if timeout_seconds is None else timeout_seconds,
+            concurrency=max(1, execution.concurrency if concurrency is None else concurrency),
         )
         plan = self.plan(strategy=strategy, pipes=pipes)
         declared = self.catalog.pipes
-        graph = PipeGraph.from_pipes(declared[pipe_id] for pipe_id in plan.pipes)
+        graph = plan.graph
+        if graph is None:  # plans built outside a planner carry no graph
+            from kindling_core.planning import PipeGraph
+
+            graph = PipeGraph.from_pipes(declared[pipe_id] for pipe_id in plan.pipes)
         if runner is None and not dry_run:
             from kindling_core.spark.runner import SparkPipeRunner
 

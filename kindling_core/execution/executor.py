@@ -3,11 +3,15 @@
 Semantics (the seed's ``GenerationExecutor`` "Modified Proposal"):
 
 * generations run in plan order; within a generation pipes run **sequentially** in plan
-  order (Spark parallelises each pipe's work across the cluster);
-* each attempt runs on a short-lived worker thread under its own Spark job tag, so a
-  per-pipe timeout or Ctrl-C really cancels the pipe's Spark jobs (the runner's
-  ``cancel``) instead of abandoning them; the executor then waits up to
-  ``cancel_grace_seconds`` for the attempt to stop;
+  order by default (Spark parallelises each pipe's work across the cluster); with
+  ``concurrency > 1`` (opt-in) up to that many pipes of one generation run at once, each in its
+  own job group and scheduler pool (see ``docs/design/concurrency.md``), and ``fail_fast``
+  then stops at the end of the generation in which a pipe failed;
+* each attempt runs under its own Spark job group / tag, so a per-pipe timeout or Ctrl-C
+  really cancels the pipe's Spark jobs (the runner's ``cancel``) instead of abandoning them.
+  With a timeout the attempt runs on a short-lived worker thread and the executor waits up to
+  ``cancel_grace_seconds`` for it to stop after cancelling; without one it runs on the
+  calling thread (cheaper for PySpark);
 * a failed attempt is classified by the failure-classifier chain; only ``transient``
   failures are retried, up to ``max_retries`` times with exponential backoff and jitter;
   timeouts are never retried;
@@ -64,6 +68,7 @@ class ExecutorSettings:
     retry: RetryPolicy = RetryPolicy()
     timeout_seconds: float = 0.0
     cancel_grace_seconds: float = 60.0
+    concurrency: int = 1
 
 
 @attrs.define
@@ -78,6 +83,20 @@ class _Run:
     skips: dict[str, str] = attrs.field(factory=dict)
     stop_reason: str | None = None
     interrupted: bool = False
+    active: dict[str, AttemptContext] = attrs.field(factory=dict)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def cancel_active(self, runner: PipeRunner) -> None:
+        """Interrupt every running attempt (concurrent generations on Ctrl-C)."""
+        self.interrupted = True
+        with self.lock:
+            contexts = list(self.active.values())
+        for context in contexts:
+            context.cancelled.set()
+            try:
+                runner.cancel(context)
+            except Exception:  # pragma: no cover - best effort while interrupting
+                pass
 
 
 class GenerationExecutor:
@@ -169,6 +188,7 @@ class GenerationExecutor:
     ) -> None:
         started = time.perf_counter()
         self._signal(sig.GENERATION_BEFORE, sig.GenerationEvent(run.run_id, index, tuple(generation)))
+        runnable: list[Pipe] = []
         for pipe_id in generation:
             pipe = pipes[pipe_id]
             reason = self._skip_reason(run, pipe_id)
@@ -179,14 +199,57 @@ class GenerationExecutor:
             if dry_run:
                 run.outcomes[pipe_id] = PipeOutcome(pipe_id, PipeStatus.PLANNED, index, output=pipe.output)
                 continue
+            if run.settings.concurrency > 1:
+                runnable.append(pipe)
+                continue
             outcome = self._run_pipe(run, index, pipe)
             run.outcomes[pipe_id] = outcome
             if outcome.status.is_failure:
                 self._after_failure(run, pipe_id, downstream)
+        if runnable:
+            self._run_concurrently(run, index, runnable, downstream)
         self._signal(
             sig.GENERATION_AFTER,
             sig.GenerationEvent(run.run_id, index, tuple(generation), time.perf_counter() - started),
         )
+
+    def _run_concurrently(
+        self, run: _Run, index: int, batch: list[Pipe], downstream: Callable[[str], set[str]] | None
+    ) -> None:
+        """Run independent pipes of one generation on a bounded pool (opt-in concurrency).
+
+        Outcomes are recorded by this (the run's) thread only; on Ctrl-C every running
+        attempt is cancelled, their outcomes are recorded as cancelled, and the interrupt
+        propagates.
+        """
+        from concurrent.futures import ThreadPoolExecutor, wait
+
+        pool = ThreadPoolExecutor(max_workers=min(run.settings.concurrency, len(batch)), thread_name_prefix="kindling-gen")
+        futures: list[tuple[Any, Pipe]] = []
+        try:
+            for pipe in batch:
+                futures.append((pool.submit(self._run_pipe, run, index, pipe), pipe))
+            pending = {future for future, _ in futures}
+            while pending:
+                _, pending = wait(pending, timeout=0.2)
+        except KeyboardInterrupt:
+            run.cancel_active(self._runner)
+            wait([future for future, _ in futures], timeout=run.settings.cancel_grace_seconds)
+            submitted = {pipe.id: future for future, pipe in futures}
+            for pipe in batch:
+                future = submitted.get(pipe.id)
+                outcome = future.result() if future is not None and future.done() and future.exception() is None else None
+                run.outcomes[pipe.id] = outcome or PipeOutcome(
+                    pipe.id, PipeStatus.CANCELLED, index, reason="interrupted", output=pipe.output
+                )
+            raise
+        finally:
+            pool.shutdown(wait=False)
+        for future, pipe in futures:  # record in plan order
+            outcome = future.result()
+            run.outcomes[pipe.id] = outcome
+            if outcome.status.is_failure:
+                self._after_failure(run, pipe.id, downstream)
 
     def _skip_reason(self, run: _Run, pipe_id: str) -> str | None:
         if run.stop_reason is not None:
@@ -215,11 +278,22 @@ class GenerationExecutor:
             context = AttemptContext(run.run_id, pipe.id, attempt, job_tag(run.run_id, pipe.id, attempt))
             self._signal(sig.PIPE_BEFORE, sig.PipeStarted(run.run_id, pipe.id, generation, attempt))
             attempt_started = time.perf_counter()
-            error = self._attempt(pipe, context, settings)
+            with run.lock:
+                run.active[context.tag] = context
+            try:
+                error = self._attempt(pipe, context, settings)
+            finally:
+                with run.lock:
+                    run.active.pop(context.tag, None)
             attempt_duration = time.perf_counter() - attempt_started
             if error is None:
                 self._signal(sig.PIPE_AFTER, sig.PipeFinished(run.run_id, pipe.id, generation, attempt, attempt_duration))
                 return PipeOutcome(pipe.id, PipeStatus.SUCCEEDED, generation, time.perf_counter() - started, attempt, output=pipe.output)
+            if run.interrupted and not isinstance(error, KeyboardInterrupt):
+                return PipeOutcome(
+                    pipe.id, PipeStatus.CANCELLED, generation, time.perf_counter() - started, attempt,
+                    error=error, reason="interrupted; its Spark jobs were cancelled", output=pipe.output,
+                )
             if isinstance(error, KeyboardInterrupt):
                 outcome = PipeOutcome(
                     pipe.id, PipeStatus.CANCELLED, generation, time.perf_counter() - started, attempt,
@@ -260,7 +334,23 @@ class GenerationExecutor:
             self._sleep(delay)
 
     def _attempt(self, pipe: Pipe, context: AttemptContext, settings: ExecutorSettings) -> BaseException | None:
-        """Run one attempt on a worker thread; return its exception (or None)."""
+        """Run one attempt; return its exception (or None).
+
+        Without a timeout the attempt runs on the calling thread (measured: a fresh thread per
+        pipe costs PySpark ~50-90 ms of extra Spark time per pipe; see docs/benchmarks.md) and
+        Ctrl-C cancels its job group before propagating. With a timeout it runs on a worker
+        thread so the executor can give up on it after cancelling its jobs.
+        """
+        if not settings.timeout_seconds:
+            try:
+                self._runner.run_pipe(pipe, context)
+            except KeyboardInterrupt as interrupt:
+                context.cancelled.set()
+                self._cancel_quietly(context)
+                return interrupt
+            except BaseException as exc:  # noqa: BLE001 - classified and reported by the caller
+                return exc
+            return None
         box: dict[str, BaseException | None] = {"error": None}
 
         def target() -> None:
@@ -282,11 +372,14 @@ class GenerationExecutor:
             return PipeTimeoutError(pipe.id, settings.timeout_seconds, cancelled=stopped)
         return box["error"]
 
-    def _cancel(self, context: AttemptContext, worker: threading.Thread, settings: ExecutorSettings) -> bool:
-        context.cancelled.set()
+    def _cancel_quietly(self, context: AttemptContext) -> None:
         try:
             self._runner.cancel(context)
-        except Exception as exc:  # report, keep waiting for the worker
+        except Exception as exc:  # report, never mask what is being cancelled
             self._errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
+
+    def _cancel(self, context: AttemptContext, worker: threading.Thread, settings: ExecutorSettings) -> bool:
+        context.cancelled.set()
+        self._cancel_quietly(context)
         worker.join(settings.cancel_grace_seconds)
         return not worker.is_alive()

@@ -61,7 +61,7 @@ class SparkPipeRunner:
         return getattr(self.spark, "_jsparkSession", None) is not None
 
     @contextlib.contextmanager
-    def _tagged(self, tag: str, description: str) -> Iterator[None]:
+    def _tagged(self, tag: str, description: str, pool: str) -> Iterator[None]:
         """Run the attempt's Spark jobs so that :meth:`cancel` can stop exactly them.
 
         Classic Spark: a job group (``setJobGroup(..., interruptOnCancel=True)``; measured:
@@ -74,11 +74,15 @@ class SparkPipeRunner:
             self.spark._jvm.SparkSession.setActiveSession(self.spark._jsparkSession)
             context = self.spark.sparkContext
             context.setJobGroup(tag, description, interruptOnCancel=True)
+            # Its own FAIR scheduler pool (ignored under the default FIFO scheduler), so
+            # concurrent pipes share executors fairly when spark.scheduler.mode=FAIR.
+            context.setLocalProperty("spark.scheduler.pool", pool)
             try:
                 yield
             finally:
                 with contextlib.suppress(Exception):
                     context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+                    context.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
             return
         self.spark.addTag(tag)
         try:
@@ -90,7 +94,7 @@ class SparkPipeRunner:
     def run_pipe(self, pipe: Pipe, context: AttemptContext) -> None:
         output = self.entity(pipe.output, pipe)
         inputs = [self.entity(entity_id, pipe) for entity_id in pipe.inputs]
-        with self._tagged(context.tag, f"kindling pipe {pipe.id} (attempt {context.attempt})"):
+        with self._tagged(context.tag, f"kindling pipe {pipe.id} (attempt {context.attempt})", pipe.id):
             if str(pipe.mode) == "streaming":
                 self._run_streaming(pipe, inputs, output, context)
                 return

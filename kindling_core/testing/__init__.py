@@ -155,10 +155,49 @@ class RecordingErrorHandler:
         return [ErrorHandler(name=self.name, description="records error events for tests", handle=self.handle)]
 
 
+class ScriptedRunner:
+    """A pipe runner that runs no Spark: each pipe's behaviour is scripted per attempt.
+
+    ``ScriptedRunner({"silver.orders": fail(ConnectionError("reset"), times=1)})`` makes that
+    pipe fail once, then succeed; pass it as ``app.run(runner=...)`` to test failure policies,
+    retries and signals of a pipeline without a JVM. ``calls`` records ``(pipe_id, attempt)``;
+    ``cancelled`` the job tags the executor cancelled.
+    """
+
+    def __init__(self, script: Mapping[str, Callable[[int, Any], None]] | None = None):
+        self.script = dict(script or {})
+        self.calls: list[tuple[str, int]] = []
+        self.cancelled: list[str] = []
+        self.threads: set[str] = set()
+
+    def run_pipe(self, pipe: Any, context: Any) -> None:
+        import threading
+
+        self.calls.append((pipe.id, context.attempt))
+        self.threads.add(threading.current_thread().name)
+        action = self.script.get(pipe.id)
+        if action is not None:
+            action(context.attempt, context)
+
+    def cancel(self, context: Any) -> None:
+        self.cancelled.append(context.tag)
+
+
+def fail(error: BaseException, times: int | None = None) -> Callable[[int, Any], None]:
+    """A :class:`ScriptedRunner` action raising ``error`` on the first ``times`` attempts
+    (every attempt when ``times`` is ``None``)."""
+
+    def action(attempt: int, context: Any) -> None:
+        if times is None or attempt <= times:
+            raise error
+
+    return action
+
+
 def plugin_from(**hooks: Callable[..., Any]) -> Any:
     """A plugin object from hook functions: ``plugin_from(kindling_error_handlers=fn)``."""
     namespace = {name: staticmethod(hookimpl(fn)) for name, fn in hooks.items()}
     return type("InlinePlugin", (), namespace)()
 
 
-__all__.append("plugin_from")
+__all__ += ["plugin_from", "ScriptedRunner", "fail"]

@@ -7,33 +7,14 @@ Real Spark behaviour (job cancellation, Delta atomicity, the demo) is tested in
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
 from kindling_core.execution import PipeStatus, RunInterrupted
 from kindling_core.execution import signals as sig
-from kindling_core.testing import RecordingErrorHandler, make_app
-
-
-class ScriptedRunner:
-    """Runs nothing; each pipe's behaviour is a function of its attempt number."""
-
-    def __init__(self, script: dict[str, Callable[[int, object], None]] | None = None):
-        self.script = script or {}
-        self.calls: list[tuple[str, int]] = []
-        self.cancelled: list[str] = []
-        self.threads: set[str] = set()
-
-    def run_pipe(self, pipe, context) -> None:
-        self.calls.append((pipe.id, context.attempt))
-        self.threads.add(threading.current_thread().name)
-        action = self.script.get(pipe.id)
-        if action is not None:
-            action(context.attempt, context)
-
-    def cancel(self, context) -> None:
-        self.cancelled.append(context.tag)
+from kindling_core.testing import RecordingErrorHandler, ScriptedRunner, fail, make_app
 
 
 def diamond(app) -> None:
@@ -62,14 +43,6 @@ def diamond(app) -> None:
         return x
 
 
-def fail(error: BaseException, times: int = 99) -> Callable[[int, object], None]:
-    def action(attempt: int, context: object) -> None:
-        if attempt <= times:
-            raise error
-
-    return action
-
-
 @pytest.fixture
 def app():
     application = make_app(execution={"retry-backoff-seconds": 0.0})
@@ -77,7 +50,7 @@ def app():
     return application
 
 
-def test_runs_every_pipe_in_plan_order_on_worker_threads(app) -> None:
+def test_runs_every_pipe_in_plan_order(app) -> None:
     runner = ScriptedRunner()
     result = app.run(runner=runner)
     assert result.succeeded and result.status == "succeeded"
@@ -85,7 +58,13 @@ def test_runs_every_pipe_in_plan_order_on_worker_threads(app) -> None:
     assert order == [p for generation in app.plan().generations for p in generation]
     assert [o.pipe_id for o in result.pipes] == order
     assert all(o.attempts == 1 and o.status is PipeStatus.SUCCEEDED for o in result.pipes)
-    assert all(name.startswith("kindling-pipe-") for name in runner.threads)
+    assert runner.threads == {threading.current_thread().name}  # no timeout: the calling thread
+
+
+def test_with_a_timeout_attempts_run_on_worker_threads(app) -> None:
+    runner = ScriptedRunner()
+    assert app.run(runner=runner, timeout_seconds=30).succeeded
+    assert runner.threads and all(name.startswith("kindling-pipe-") for name in runner.threads)
 
 
 def test_fail_fast_skips_everything_after(app) -> None:
@@ -241,3 +220,77 @@ def test_summary_table_mentions_every_pipe(app) -> None:
     for outcome in result.pipes:
         assert outcome.pipe_id in table
     assert "broken c" in table and "failed" in table.splitlines()[-1]
+
+
+def wide(app, n: int = 4) -> None:
+    for i in range(n):
+        app.entity(f"raw.w{i}", path=f"/tmp/raw/w{i}")
+        app.entity(f"out.w{i}", path=f"/tmp/out/w{i}")
+
+        app.pipe(f"w.p{i}", inputs=[f"raw.w{i}"], output=f"out.w{i}")(lambda x: x)
+
+
+def test_concurrency_runs_a_generation_at_once_and_records_in_plan_order() -> None:
+    app = make_app()
+    wide(app, 4)
+    together = threading.Barrier(4, timeout=10)
+    runner = ScriptedRunner({f"w.p{i}": (lambda attempt, context: together.wait()) for i in range(4)})
+    result = app.run(runner=runner, concurrency=4)
+    assert result.succeeded
+    assert [o.pipe_id for o in result.pipes] == ["w.p0", "w.p1", "w.p2", "w.p3"]
+    with pytest.raises(threading.BrokenBarrierError):
+        threading.Barrier(2, timeout=0.5).wait()  # sanity: a lone waiter does time out
+
+
+def test_sequential_by_default_never_overlaps() -> None:
+    app = make_app()
+    wide(app, 3)
+    running = []
+    overlaps = []
+
+    def track(attempt, context):
+        running.append(context.pipe_id)
+        if len(running) > 1:
+            overlaps.append(tuple(running))
+        time.sleep(0.01)
+        running.remove(context.pipe_id)
+
+    app.run(runner=ScriptedRunner({f"w.p{i}": track for i in range(3)}))
+    assert overlaps == []
+
+
+def test_concurrent_failure_and_fail_fast_stops_after_the_generation() -> None:
+    app = make_app()
+    wide(app, 3)
+    app.entity("gold.after", path="/tmp/gold/after")
+    app.pipe("after", inputs=["out.w0"], output="gold.after")(lambda x: x)
+    result = app.run(runner=ScriptedRunner({"w.p1": fail(ValueError("bad w1"))}), concurrency=3)
+    assert result.outcome("w.p1").status is PipeStatus.FAILED
+    assert result.outcome("w.p0").status is PipeStatus.SUCCEEDED
+    assert result.outcome("w.p2").status is PipeStatus.SUCCEEDED
+    assert result.outcome("after").status is PipeStatus.SKIPPED
+
+
+def test_concurrent_interrupt_cancels_every_running_attempt() -> None:
+    app = make_app()
+    wide(app, 3)
+    started = threading.Barrier(4, timeout=10)
+
+    def hang(attempt, context):
+        started.wait()
+        if context.cancelled.wait(30):  # like a Spark action whose job group was cancelled
+            raise RuntimeError("[SPARK_JOB_CANCELLED] job cancelled")
+
+    runner = ScriptedRunner({f"w.p{i}": hang for i in range(3)})
+
+    def interrupt_main():
+        started.wait()
+        import _thread
+
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_main, daemon=True).start()
+    with pytest.raises(RunInterrupted) as info:
+        app.run(runner=runner, concurrency=3)
+    assert {o.status for o in info.value.result.pipes} == {PipeStatus.CANCELLED}
+    assert len(runner.cancelled) == 3

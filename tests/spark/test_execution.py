@@ -233,3 +233,28 @@ def test_keyboard_interrupt_mid_run_leaves_no_half_written_table(spark, new_app,
     assert info.value.result.outcome("slow").status is PipeStatus.CANCELLED
     assert version(spark, tmp_path / "out") == before
     assert [r.id for r in spark.read.format("delta").load(str(tmp_path / "out")).collect()] == [100]
+
+
+def test_concurrent_generation_isolates_pipes_in_job_groups_and_pools(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(i, i % 3) for i in range(30)], "id long, g long")
+    app.entity("raw.items", path=str(tmp_path / "raw"))
+    seen: dict[str, tuple[str, str]] = {}
+    for i in range(4):
+        app.entity(f"out.t{i}", path=str(tmp_path / f"t{i}"))
+
+        def aggregate(items, i=i):
+            context = spark.sparkContext
+            seen[f"wide.p{i}"] = (context.getLocalProperty("spark.jobGroup.id"), context.getLocalProperty("spark.scheduler.pool"))
+            return items.groupBy("g").agg(F.sum("id").alias("total")).withColumn("pipe", F.lit(i))
+
+        app.pipe(f"wide.p{i}", inputs=["raw.items"], output=f"out.t{i}")(aggregate)
+
+    result = app.run(concurrency=4)
+    assert result.succeeded, result.summary_table()
+    groups = {pipe: group for pipe, (group, _) in seen.items()}
+    assert len(set(groups.values())) == 4 and all(pipe in group for pipe, group in groups.items())
+    assert {pipe: pool for pipe, (_, pool) in seen.items()} == {f"wide.p{i}": f"wide.p{i}" for i in range(4)}
+    for i in range(4):
+        rows = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / f"t{i}")).collect())
+        assert rows == [(0, 135, i), (1, 145, i), (2, 155, i)]
