@@ -23,7 +23,7 @@ from kindling_core.signals import ReceiverFailure, SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution import RunResult
-    from kindling_core.model import Catalog, Entity, Pipe
+    from kindling_core.model import Catalog, Entity
     from kindling_core.planning import ExecutionPlan, Planner
 
 __all__ = ["App"]

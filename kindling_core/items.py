@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,8 +68,6 @@ def _callable(instance: object, attribute: attrs.Attribute, value: object) -> No
         )
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @attrs.frozen
@@ -251,7 +249,7 @@ class ChangeContext:
 
     entity: str
     last_version: int | None = None
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
 
 
 @attrs.frozen
@@ -293,7 +291,7 @@ class ErrorEvent:
     error: BaseException
     source: str
     subject: str
-    context: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    context: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
 
 
 @attrs.frozen

@@ -12,28 +12,20 @@ imports pyspark). Validation happens at construction (see :meth:`Entity.__attrs_
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
+from kindling_core._convert import frozen_mapping, str_tuple
 from kindling_core.model._ids import canonical, check_id
 from kindling_core.model.errors import DeclarationError
 
 __all__ = ["Entity"]
 
 
-def _str_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
 
 
 @attrs.frozen
@@ -50,13 +42,13 @@ class Entity:
     path: str | None = None
     table: str | None = None
     format: str = "delta"
-    merge_keys: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    partition_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    merge_keys: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    partition_by: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     schema: Any = attrs.field(default=None, hash=False)
     kind: str | None = None
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     change_data_feed: bool = False
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
     origin: str = attrs.field(default="", eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -21,11 +21,12 @@ import enum
 import functools
 import inspect
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
+from kindling_core._convert import frozen_mapping, str_tuple
 from kindling_core._names import did_you_mean
 from kindling_core.model._ids import ID_RE, as_id_tuple, canonical, check_id
 from kindling_core.model.errors import (
@@ -79,18 +80,8 @@ def _to_write_mode(value: Any) -> Any:
         return value
 
 
-def _str_tuple(value: Iterable[str] | str | None) -> tuple[str, ...]:
-    if type(value) is tuple:
-        return value  # type: ignore[return-value]
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
 
 
-def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return types.MappingProxyType(dict(value or {}))
 
 
 def _summary(func: Callable[..., Any]) -> str:
@@ -117,15 +108,15 @@ class Pipe:
     """
 
     id: str
-    inputs: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    inputs: tuple[str, ...] = attrs.field(converter=str_tuple)
     output: str
     func: Callable[..., Any] = attrs.field(eq=False, hash=False, repr=False)
     mode: PipeMode = attrs.field(default=PipeMode.BATCH, converter=_to_pipe_mode)
-    dimensions: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    dimensions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     write: WriteMode = attrs.field(default=WriteMode.OVERWRITE, converter=_to_write_mode)
     description: str = ""
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping, hash=False)
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
     origin: str = attrs.field(default="", eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import attrs
 
+from kindling_core._convert import frozen_mapping
 from kindling_core.errors import PluginError, UnknownNameError, describe_plugin
 from kindling_core.families import FAMILIES, FAMILY_BY_KEY, Family, Semantic
 from kindling_core.items import Item
@@ -18,8 +18,6 @@ __all__ = ["PluginStatus", "PluginRecord", "Provided", "FamilyView", "Registry"]
 T = TypeVar("T", bound=Item)
 
 
-def _freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
 
 
 class PluginStatus(str, enum.Enum):
@@ -43,8 +41,8 @@ class PluginRecord:
     version: str | None
     status: PluginStatus
     builtin: bool = False
-    provides: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_freeze)
-    descriptions: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze)
+    provides: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=frozen_mapping)
+    descriptions: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_mapping)
     error: str | None = None
     reason: str | None = None
     value: str = ""
@@ -85,7 +83,7 @@ class FamilyView(Generic[T]):
     """
 
     family: Family
-    available: Mapping[str, Provided[T]] = attrs.field(converter=_freeze)
+    available: Mapping[str, Provided[T]] = attrs.field(converter=frozen_mapping)
     active: tuple[T, ...]
     disabled: tuple[str, ...] = ()
     selected: str | None = None
@@ -127,7 +125,7 @@ class Registry:
     """
 
     plugins: tuple[PluginRecord, ...]
-    families: Mapping[str, FamilyView[Any]] = attrs.field(converter=_freeze)
+    families: Mapping[str, FamilyView[Any]] = attrs.field(converter=frozen_mapping)
     problems: tuple[PluginError, ...] = ()
 
     def family(self, key: str) -> FamilyView[Any]:
