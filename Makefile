@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml contrib/kindling-webhook/pyproject.toml scripts/setup-s
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/kindling plugins list --verbose
+	$(VENV)/bin/kindling run
 
 test: setup
 	$(PY) -m pytest

@@ -74,18 +74,19 @@ def _print_outputs(app: Any, result: RunResult, stream: Any) -> None:
     written = [o for o in result.pipes if o.status is PipeStatus.SUCCEEDED]
     if not written:
         return
+    from kindling_core.spark.delta import resolve_location
+
     click.echo("\nDelta tables written:", file=stream)
     entities = app.catalog.entities
+    where = {o.output: resolve_location(entities[o.output], app.config.root) for o in written if o.output in entities}
     width = max(len(o.output) for o in written)
     for outcome in written:
-        entity = entities.get(outcome.output)
-        where = entity.location if entity is not None else "?"
-        click.echo(f"  {outcome.output:<{width}}  {where}", file=stream)
+        click.echo(f"  {outcome.output:<{width}}  {where.get(outcome.output, '?')}", file=stream)
     example = written[-1].output
     click.echo(
         "\nQuery them with `kindling show ENTITY` (for example `kindling show "
         f"{example}`), or in Python:\n"
-        f"  spark.read.format('delta').load('{entities[example].location if example in entities else '...'}').show()",
+        f"  spark.read.format('delta').load('{where.get(example, '...')}').show()",
         file=stream,
     )
 
@@ -150,9 +151,9 @@ def show(ctx: click.Context, entity_id: str, app_ref: str | None, limit: int) ->
     """Print the first rows of an entity's table (and its row count)."""
     with reporting_errors():
         app = app_from(ctx, app_ref)
-        from kindling_core.spark.delta import EntityIO
+        from kindling_core.spark.delta import EntityIO, resolve_location
 
         entity = app.catalog.entity(entity_id)
         frame = EntityIO(app.spark, root=app.config.root).read(entity)
-        click.echo(f"{entity_id} at {entity.location}: {frame.count()} rows")
+        click.echo(f"{entity_id} at {resolve_location(entity, app.config.root)}: {frame.count()} rows")
         frame.show(limit, truncate=40)

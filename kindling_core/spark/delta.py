@@ -43,6 +43,7 @@ __all__ = [
     "LocationNotWritableError",
     "NotADataFrameError",
     "is_dataframe",
+    "resolve_location",
 ]
 
 
@@ -97,6 +98,17 @@ def _local_path(location: str) -> Path:
     return Path(location[len("file:") :] if location.startswith("file:") else location)
 
 
+def resolve_location(entity: Entity, root: Path) -> str:
+    """Where ``entity`` lives: a local ``path`` made absolute against ``root`` (the project
+    root), a remote path (``abfss://``, ``s3a://``...) as given, else the catalog table name."""
+    if entity.path is None:
+        return entity.table  # type: ignore[return-value]
+    if not _is_local(entity.path):
+        return entity.path
+    path = _local_path(entity.path)
+    return str(path if path.is_absolute() else (root / path).resolve())
+
+
 def _type_text(data_type: Any) -> str:
     return data_type.simpleString()
 
@@ -112,12 +124,7 @@ class EntityIO:
 
     def location(self, entity: Entity) -> str:
         """Absolute storage location for ``path`` entities, the table name otherwise."""
-        if entity.path is None:
-            return entity.table  # type: ignore[return-value]
-        if not _is_local(entity.path):
-            return entity.path
-        path = _local_path(entity.path)
-        return str(path if path.is_absolute() else (self.root / path).resolve())
+        return resolve_location(entity, self.root)
 
     def exists(self, entity: Entity) -> bool:
         """Whether the entity's table exists (a Delta log at the path / a catalog table)."""

@@ -258,3 +258,56 @@ def test_concurrent_generation_isolates_pipes_in_job_groups_and_pools(spark, new
     for i in range(4):
         rows = sorted(tuple(r) for r in spark.read.format("delta").load(str(tmp_path / f"t{i}")).collect())
         assert rows == [(0, 135, i), (1, 145, i), (2, 155, i)]
+
+
+def test_missing_table_is_created_with_declared_schema_partitioning_and_cdf(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "raw", [(1, "2026-01-01", 9.5)], "id long, day string, amount double")
+    app.entity("raw.sales", path=str(tmp_path / "raw"))
+    app.entity(
+        "silver.sales",
+        path=str(tmp_path / "sales"),
+        schema="id BIGINT, day STRING, amount DOUBLE",
+        partition_by=["day"],
+        change_data_feed=True,
+    )
+
+    @app.pipe("sales", inputs=["raw.sales"], output="silver.sales", write="append")
+    def sales(raw):
+        return raw
+
+    assert app.run().succeeded
+    detail = DeltaTable.forPath(spark, str(tmp_path / "sales")).detail().first()
+    assert list(detail["partitionColumns"]) == ["day"]
+    assert detail["properties"].get("delta.enableChangeDataFeed") == "true"
+    changes = spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0).load(str(tmp_path / "sales"))
+    assert changes.where("_change_type = 'insert'").count() == 1
+
+
+def test_streaming_pipe_processes_what_is_available_then_only_new_data(spark, new_app, tmp_path: Path) -> None:
+    app = new_app()
+    seed(spark, tmp_path / "events", [(1, 10), (2, 20)], "customer_id long, amount long")
+    seed(spark, tmp_path / "customers", [(1, "gold"), (2, "silver")], "customer_id long, tier string")
+    app.entity("bronze.events", path=str(tmp_path / "events"))
+    app.entity("silver.customers", path=str(tmp_path / "customers"), kind="dimension")
+    app.entity("silver.events", path=str(tmp_path / "out"))
+
+    @app.pipe(
+        "enrich_events",
+        inputs=["bronze.events", "silver.customers"],
+        output="silver.events",
+        mode="streaming",
+        dimensions=["silver.customers"],
+        options={"checkpoint": str(tmp_path / "checkpoint")},
+    )
+    def enrich(events, customers):
+        assert events.isStreaming and not customers.isStreaming
+        return events.join(customers, "customer_id")
+
+    assert app.run().succeeded
+    output = tmp_path / "out"
+    assert sorted(tuple(r) for r in spark.read.format("delta").load(str(output)).collect()) == [(1, 10, "gold"), (2, 20, "silver")]
+    spark.createDataFrame([(1, 30)], "customer_id long, amount long").write.format("delta").mode("append").save(str(tmp_path / "events"))
+    assert app.run().succeeded
+    rows = sorted(tuple(r) for r in spark.read.format("delta").load(str(output)).collect())
+    assert rows == [(1, 10, "gold"), (1, 30, "gold"), (2, 20, "silver")]  # nothing reprocessed

@@ -1,0 +1,100 @@
+"""``kindling run`` and ``kindling show`` as a user runs them: a subprocess in a project folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+APP = '''
+from pyspark.sql import SparkSession
+from kindling_core import App
+
+app = App("tiny")
+app.entity("bronze.numbers", path="lake/numbers")
+app.entity("silver.doubled", path="lake/doubled")
+app.entity("silver.broken", path="lake/broken")
+
+
+@app.pipe("numbers", inputs=[], output="bronze.numbers")
+def numbers():
+    return SparkSession.active().range(5)
+
+
+@app.pipe("doubled", inputs=["bronze.numbers"], output="silver.doubled")
+def doubled(numbers):
+    return numbers.selectExpr("id * 2 AS twice")
+
+
+@app.pipe("broken", inputs=["bronze.numbers"], output="silver.broken")
+def broken(numbers):
+    raise ValueError("this pipe is broken on purpose")
+'''
+
+PYPROJECT = """
+[tool.kindling]
+app = "tiny_app:app"
+
+[tool.kindling.spark]
+master = "local[1]"
+shuffle-partitions = 1
+
+[tool.kindling.execution]
+on-failure = "continue"
+"""
+
+
+def kindling(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLING_")}
+    env["KINDLING_JARS_DIR"] = str(Path(__file__).resolve().parents[2] / ".kindling" / "jars")
+    return subprocess.run([sys.executable, "-m", "kindling_core", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-project")
+    (folder / "tiny_app.py").write_text(textwrap.dedent(APP), encoding="utf-8")
+    (folder / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    return folder
+
+
+def test_run_prints_progress_summary_and_tables(project: Path) -> None:
+    result = kindling(["run"], project)
+    assert result.returncode == 1, result.stdout + result.stderr  # one pipe fails on purpose
+    out = result.stdout
+    assert "running 3 pipes in 2 generations (strategy batch)" in out
+    assert "ok" in out and "numbers" in out
+    assert "FAILED" in out and "ValueError: this pipe is broken on purpose" in out
+    assert "run " in out and "(2 succeeded, 1 failed)" in out
+    assert f"silver.doubled  {project / 'lake' / 'doubled'}" in out
+    assert "kindling show" in out
+    assert "Traceback" not in result.stderr  # log lines without tracebacks by default
+
+    shown = kindling(["show", "silver.doubled"], project)
+    assert shown.returncode == 0, shown.stderr
+    assert "silver.doubled at" in shown.stdout and "5 rows" in shown.stdout and "twice" in shown.stdout
+
+
+def test_run_json_and_dry_run(project: Path) -> None:
+    dry = kindling(["run", "--dry-run", "--pipes", "doubled"], project)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: plan is valid" in dry.stdout and "broken" not in dry.stdout
+    result = kindling(["run", "--json", "--pipes", "doubled"], project)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["status"] == "succeeded"
+    assert [p["pipe_id"] for p in document["pipes"]] == ["numbers", "doubled"]
+    assert all(set(p) >= {"pipe_id", "status", "duration", "attempts", "error"} for p in document["pipes"])
+
+
+def test_unknown_app_reference_is_a_clear_error(project: Path) -> None:
+    result = kindling(["run", "--app", "tiny_ap:app"], project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error:") and "tiny_ap" in result.stderr
