@@ -10,6 +10,7 @@ does nothing of the sort.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
@@ -202,6 +203,9 @@ class App:
 
             spark_config = self.config.spark
             warehouse = spark_config.warehouse_dir
+            # Delta jars: $KINDLING_JARS_DIR, else this project's .kindling/jars (fetched on
+            # first use when missing).
+            jars = None if os.environ.get("KINDLING_JARS_DIR") else self.config.root / ".kindling" / "jars"
             self._spark = get_or_create_session(
                 SparkSettings(
                     master=spark_config.master,
@@ -210,6 +214,7 @@ class App:
                     shuffle_partitions=spark_config.shuffle_partitions,
                     extra_conf=dict(spark_config.conf),
                     warehouse_dir=str(self.config.root / warehouse) if warehouse else None,
+                    jars_dir=jars,
                 )
             )
         return self._spark

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from kindling_core.cli._common import EXIT_PROBLEMS, app_from, reporting_errors
-from kindling_core.execution import PipeStatus, RunInterrupted, RunResult
+from kindling_core.execution import PipeStatus, PipeTimeoutError, RunInterrupted, RunResult
 from kindling_core.execution import signals as sig
 
 EXIT_INTERRUPTED = 130
@@ -60,7 +60,7 @@ class Progress:
     def on_failed(self, sender: Any, payload: sig.PipeFailed) -> None:
         if not payload.will_retry:
             first = f"{type(payload.error).__name__}: {payload.error}".splitlines()[0][:120]
-            status = "timed_out" if type(payload.error).__name__ == "PipeTimeoutError" else "failed"
+            status = "timed_out" if isinstance(payload.error, PipeTimeoutError) else "failed"
             self._line(payload.pipe_id, status, self._elapsed(payload.pipe_id), first)
 
     def on_retry(self, sender: Any, payload: sig.PipeRetry) -> None:
