@@ -212,7 +212,7 @@ class App:
                     app_name=spark_config.app_name,
                     remote=spark_config.remote or None,
                     shuffle_partitions=spark_config.shuffle_partitions,
-                    extra_conf=dict(spark_config.conf),
+                    extra_conf={"spark.log.level": spark_config.log_level, **spark_config.conf},
                     warehouse_dir=str(self.config.root / warehouse) if warehouse else None,
                     jars_dir=jars,
                 )

@@ -161,6 +161,8 @@ class SparkConfig:
     """``[tool.kindling.spark]``: the local session the app builds when none is active.
 
     ``conf`` is passed to the session builder verbatim (string keys and values).
+    ``log_level`` becomes ``spark.log.level`` (Spark's own logger; ``ERROR`` keeps a terminal
+    readable, ``WARN`` is Spark's default) unless ``conf`` sets it.
     """
 
     master: str = "local[*]"
@@ -168,6 +170,7 @@ class SparkConfig:
     app_name: str = "kindling"
     shuffle_partitions: int = 4
     warehouse_dir: str = ""
+    log_level: str = "ERROR"
     conf: Mapping[str, str] = attrs.field(
         factory=dict, converter=lambda m: MappingProxyType({str(k): str(v) for k, v in dict(m).items()})
     )

@@ -83,12 +83,25 @@ def _print_outputs(app: Any, result: RunResult, stream: Any) -> None:
     for outcome in written:
         click.echo(f"  {outcome.output:<{width}}  {where.get(outcome.output, '?')}", file=stream)
     example = written[-1].output
+    command = _invocation()
     click.echo(
-        "\nQuery them with `kindling show ENTITY` (for example `kindling show "
+        f"\nQuery them with `{command} show ENTITY` (for example `{command} show "
         f"{example}`), or in Python:\n"
         f"  spark.read.format('delta').load('{where.get(example, '...')}').show()",
         file=stream,
     )
+
+
+def _invocation() -> str:
+    """How the user can call kindling again: ``kindling`` if that is on PATH, else the path used."""
+    import os
+    import shutil
+
+    used = sys.argv[0] if sys.argv and os.path.basename(sys.argv[0]) == "kindling" else ""
+    if not used or shutil.which("kindling") == os.path.abspath(used):
+        return "kindling"
+    relative = os.path.relpath(used)
+    return relative if not relative.startswith("..") else used
 
 
 @click.command()
