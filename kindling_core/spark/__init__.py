@@ -14,7 +14,7 @@ requested. Names are resolved lazily from the submodules:
     :mod:`~kindling_core.spark.runner`).
 ``probe_versions`` / ``probe_entities`` / ``DeltaVersionProbe`` / ``VersionInfo`` / ``ProbeStatus``
     the latest Delta versions of many tables without a Spark job
-    (:mod:`~kindling_core.spark.versions_probe`).
+    (:mod:`~kindling_core.spark.probe`).
 ``PYSPARK_VERSION`` / ``DELTA_SPARK_VERSION`` / ``DELTA_MAVEN_COORDINATES`` / ``SCALA_BINARY``
     the pins (:mod:`kindling_core.spark.versions`).
 """
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from kindling_core.spark.session import SparkSettings, get_or_create_session
     from kindling_core.spark.delta import EntityIO
     from kindling_core.spark.runner import SparkPipeRunner
-    from kindling_core.spark.versions_probe import (
+    from kindling_core.spark.probe import (
         DeltaVersionProbe,
         ProbeStatus,
         VersionInfo,
@@ -77,11 +77,11 @@ _HOME = {
     "SCALA_BINARY": "versions",
     "EntityIO": "delta",
     "SparkPipeRunner": "runner",
-    "probe_versions": "versions_probe",
-    "probe_entities": "versions_probe",
-    "DeltaVersionProbe": "versions_probe",
-    "VersionInfo": "versions_probe",
-    "ProbeStatus": "versions_probe",
+    "probe_versions": "probe",
+    "probe_entities": "probe",
+    "DeltaVersionProbe": "probe",
+    "VersionInfo": "probe",
+    "ProbeStatus": "probe",
 }
 
 

@@ -1,4 +1,4 @@
-"""The latest-version probe (kindling_core.spark.versions_probe) against Delta's own history.
+"""The latest-version probe (kindling_core.spark.probe) against Delta's own history.
 
 One table is driven through create, appends, MERGE, OPTIMIZE, VACUUM, SET TBLPROPERTIES and a
 checkpoint (every 10 commits); after every step both log backends (plain Python and the
@@ -23,7 +23,7 @@ from pyspark.sql import SparkSession
 from kindling_core.errors import KindlingError
 from kindling_core.model import Entity
 from kindling_core.spark.delta import EntityIO
-from kindling_core.spark.versions_probe import (
+from kindling_core.spark.probe import (
     DeltaVersionProbe,
     ProbeArgumentError,
     ProbeStatus,

@@ -1,0 +1,85 @@
+"""Parsing ``_delta_log`` files: commit JSON (and its data-change classification),
+``_last_checkpoint``, and the commit / checkpoint file names of a listing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+
+from kindling_core.spark.probe._types import CommitInfo, _Failed
+
+__all__ = ["_COMMIT_RE", "_parse_commit", "_parse_last_checkpoint", "_complete_checkpoints"]
+
+_COMMIT_RE = re.compile(r"^(\d{20})\.json$")
+_CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[^.]+)?\.(?:parquet|json)$")
+_DATA_ACTIONS = ("add", "remove", "cdc")
+
+
+def _parse_commit(raw: bytes, *, where: str, version: int, mtime: Callable[[], int | None]) -> CommitInfo:
+    """Parse one commit file (newline-delimited JSON actions) into a :class:`CommitInfo`."""
+    operation: str | None = None
+    ict: int | None = None
+    data_change = version == 0
+    kinds: set[str] = set()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Failed(f"{where} is not UTF-8: {exc}") from None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            action = json.loads(line)
+        except ValueError as exc:
+            raise _Failed(f"{where} line {number} is not JSON: {exc}") from None
+        if not isinstance(action, dict):
+            raise _Failed(f"{where} line {number} is not a JSON object")
+        for kind, body in action.items():
+            kinds.add(kind)
+            if kind == "commitInfo" and isinstance(body, dict):
+                op = body.get("operation")
+                operation = op if isinstance(op, str) else None
+                value = body.get("inCommitTimestamp")
+                if isinstance(value, int) and not isinstance(value, bool):
+                    ict = value
+            elif kind in _DATA_ACTIONS and isinstance(body, dict) and body.get("dataChange") is True:
+                data_change = True
+    return CommitInfo(
+        version=version,
+        timestamp_ms=ict if ict is not None else mtime(),
+        operation=operation,
+        data_change=data_change,
+        actions=tuple(sorted(kinds)),
+    )
+
+
+def _parse_last_checkpoint(raw: bytes, where: str) -> int:
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Failed(f"corrupt {where}: {exc}") from None
+    version = body.get("version") if isinstance(body, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise _Failed(f"corrupt {where}: no non-negative integer 'version' (got {body!r:.200})")
+    return version
+
+
+def _complete_checkpoints(names: Iterable[str]) -> set[int]:
+    """Versions with a complete checkpoint in the listing (single-file, v2, or all parts)."""
+    versions: set[int] = set()
+    parts: dict[tuple[int, int], set[int]] = {}
+    for name in names:
+        match = _CHECKPOINT_RE.match(name)
+        if not match:
+            continue
+        version = int(match.group(1))
+        if match.group(2) is None:
+            versions.add(version)
+        else:
+            part, total = int(match.group(2)), int(match.group(3))
+            parts.setdefault((version, total), set()).add(part)
+    for (version, total), seen in parts.items():
+        if len(seen) == total:
+            versions.add(version)
+    return versions
