@@ -113,6 +113,18 @@ def _type_text(data_type: Any) -> str:
     return data_type.simpleString()
 
 
+def _is_connect(spark: Any) -> bool:
+    """True for a Spark Connect session (it has no JVM handle in this process)."""
+    return getattr(spark, "_jsparkSession", None) is None
+
+
+def _sql_name(entity: Entity, location: str) -> str:
+    """The entity as a SQL table reference: its catalog name, else ``delta.`<path>```."""
+    if entity.table is not None:
+        return entity.table
+    return "delta.`" + location.replace("`", "``") + "`"
+
+
 class EntityIO:
     """Entity reads and writes on one SparkSession (see the module doc for semantics)."""
 
@@ -135,6 +147,13 @@ class EntityIO:
             return _local_path(location).exists() if _is_local(location) else True
         if _is_local(location):
             return (_local_path(location) / "_delta_log").is_dir()
+        if _is_connect(self.spark):
+            # DeltaTable.isDeltaTable on Connect needs the Delta Connect server plugin.
+            try:
+                self.spark.sql(f"DESCRIBE DETAIL {_sql_name(entity, location)}").collect()
+            except Exception:  # not a Delta table, or nothing at the location
+                return False
+            return True
         from delta.tables import DeltaTable
 
         return bool(DeltaTable.isDeltaTable(self.spark, location))
@@ -215,16 +234,28 @@ class EntityIO:
 
     def create(self, entity: Entity, frame_schema: StructType) -> None:
         """Create the entity's Delta table if missing (declared schema, else ``frame_schema``)."""
-        from delta.tables import DeltaTable
-
-        builder = DeltaTable.createIfNotExists(self.spark)
-        builder = builder.tableName(entity.table) if entity.table is not None else builder.location(self.location(entity))
         declared = entity.schema
         if isinstance(declared, str):
             from pyspark.sql.types import StructType
 
             declared = StructType.fromDDL(declared)
-        builder = builder.addColumns(declared if declared is not None else frame_schema)
+        schema = declared if declared is not None else frame_schema
+        if _is_connect(self.spark):
+            # DeltaTable's builders on Connect need the Delta Connect server plugin
+            # (io.delta:delta-connect-server), which plain Connect servers lack; SQL only
+            # needs the Delta SQL extension.
+            sql = f"CREATE TABLE IF NOT EXISTS {_sql_name(entity, self.location(entity))} ({schema.toDDL()}) USING delta"
+            if entity.partition_by:
+                sql += " PARTITIONED BY (" + ", ".join(f"`{c}`" for c in entity.partition_by) + ")"
+            if entity.change_data_feed:
+                sql += " TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')"
+            self.spark.sql(sql)
+            return
+        from delta.tables import DeltaTable
+
+        builder = DeltaTable.createIfNotExists(self.spark)
+        builder = builder.tableName(entity.table) if entity.table is not None else builder.location(self.location(entity))
+        builder = builder.addColumns(schema)
         if entity.partition_by:
             builder = builder.partitionedBy(*entity.partition_by)
         if entity.change_data_feed:
@@ -283,6 +314,16 @@ class EntityIO:
             )
 
     def _merge(self, entity: Entity, frame: Any) -> None:
+        condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in entity.merge_keys)
+        if _is_connect(self.spark):
+            # DeltaTable.forPath/forName on Connect needs the Delta Connect server plugin;
+            # MERGE INTO only needs the Delta SQL extension. spark.sql runs the command eagerly.
+            self.spark.sql(
+                f"MERGE INTO {_sql_name(entity, self.location(entity))} AS t USING {{source}} AS s "
+                f"ON {condition} WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+                source=frame,
+            )
+            return
         from delta.tables import DeltaTable
 
         target = (
@@ -290,7 +331,6 @@ class EntityIO:
             if entity.table is not None
             else DeltaTable.forPath(self.spark, self.location(entity))
         )
-        condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in entity.merge_keys)
         (
             target.alias("t")
             .merge(frame.alias("s"), condition)

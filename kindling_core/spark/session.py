@@ -141,12 +141,16 @@ def get_or_create_session(config: SparkSettings | None = None) -> SparkSession:
         return active
 
     remote = settings.remote or os.environ.get("SPARK_REMOTE")
-    if remote:
+    if remote and not remote.startswith("local"):
         builder = SparkSession.builder.remote(remote).appName(settings.app_name)
         for key, value in settings.extra_conf.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
 
+    # A classic session -- or remote="local[...]", where pyspark starts a classic session with
+    # the Spark Connect plugin in this process and connects to it: it needs the same Delta
+    # jars, extension and worker interpreter.
+    master = remote or settings.master
     use_ivy = "spark.jars.packages" in settings.extra_conf
     if settings.delta:
         _check_pyspark_version()
@@ -154,13 +158,21 @@ def get_or_create_session(config: SparkSettings | None = None) -> SparkSession:
     _check_java()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.master.startswith("local"):
+    if master.startswith("local"):
         # Stops the JVM from probing network interfaces (and warning about loopback hostnames).
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-    builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
+    builder = SparkSession.builder.appName(settings.app_name)
+    builder = builder.remote(remote) if remote else builder.master(settings.master)
     for key, value in local_session_conf(settings, jars).items():
         builder = builder.config(key, value)
+    if remote:
+        # The client re-sends static settings the server already has; pyspark warns per key.
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Failed to set spark", category=UserWarning)
+            return builder.getOrCreate()
     spark = builder.getOrCreate()
     if settings.delta:
         _check_delta_classes(spark, settings)

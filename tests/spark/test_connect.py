@@ -1,0 +1,402 @@
+"""kindling on Spark Connect: a client session talking to a local Spark Connect server.
+
+The test session already holds a classic SparkContext, and a second one cannot coexist with
+it, so both ends run in their own processes:
+
+* the **server**: a classic local Delta session (``get_or_create_session``, so the same Delta
+  jars, extension, catalog and worker interpreter as every other Spark test) with the Spark
+  Connect plugin (``spark.plugins=org.apache.spark.sql.connect.SparkConnectPlugin``, shipped in
+  pyspark's own ``spark-connect`` jar) listening on a free loopback port. It has *no* Delta
+  Connect server plugin (``io.delta:delta-connect-server``): that artifact is not on Maven
+  Central for Delta 4.4.0, so ``delta.tables.DeltaTable`` calls cannot work against it -- only
+  Delta through SQL and the DataFrame reader/writer does;
+* the **client**: ``get_or_create_session(SparkSettings(remote="sc://127.0.0.1:<port>"))``, a
+  pure-Python Spark Connect session, running one kindling app end to end (an overwrite, a
+  merge, a table with a declared schema and change data feed, a timeout cancelled through
+  ``interruptTag``, and the version probe's DESCRIBE HISTORY fallback). It prints one JSON
+  document that the tests below check piece by piece.
+
+Skipped only when pyspark's ``connect`` extra dependencies are not installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kindling_core.spark.jars import JARS_DIR_ENV, default_jars_dir
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+# Import name -> distribution: what `pip install pyspark[connect]==4.2.0` adds to pyspark.
+CONNECT_MODULES = {
+    "grpc": "grpcio",
+    "grpc_status": "grpcio-status",
+    "google.rpc.status_pb2": "googleapis-common-protos",
+    "pandas": "pandas",
+    "pyarrow": "pyarrow",
+    "zstandard": "zstandard",
+}
+
+
+def _missing_connect_dependencies() -> list[str]:
+    missing = []
+    for module, dist in CONNECT_MODULES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # a missing parent package (`google`)
+            found = False
+        if not found:
+            missing.append(dist)
+    return missing
+
+
+_MISSING = _missing_connect_dependencies()
+if _MISSING:
+    pytest.skip(
+        "Spark Connect client dependencies are not installed: "
+        f"{', '.join(_MISSING)} (pip install 'pyspark[connect]==4.2.0')",
+        allow_module_level=True,
+    )
+
+SERVER_START_TIMEOUT = 180.0
+CLIENT_TIMEOUT = 420.0
+
+SERVER_SCRIPT = r"""
+import sys
+from kindling_core.spark import SparkSettings, get_or_create_session
+
+port, warehouse = sys.argv[1], sys.argv[2]
+spark = get_or_create_session(SparkSettings(
+    master="local[2]",
+    app_name="kindling-connect-server",
+    shuffle_partitions=1,
+    warehouse_dir=warehouse,
+    extra_conf={
+        "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": port,
+        "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1",
+    },
+))
+print("KINDLING-CONNECT-SERVER-READY", flush=True)
+sys.stdin.read()  # serve until the test closes our stdin
+spark.stop()
+"""
+
+CLIENT_SCRIPT = r"""
+import json, sys, time, traceback, warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")  # pandas/pyarrow version notices from pyspark.sql.connect
+from pyspark.sql import functions as F
+
+from kindling_core.spark import SparkSettings, get_or_create_session, probe_versions
+from kindling_core.testing import make_app
+
+url, root = sys.argv[1], Path(sys.argv[2])
+out = {}
+
+
+def error_text(exc):
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def step(name, func):
+    try:
+        out[name] = func()
+    except Exception as exc:
+        out[name] = {"error": error_text(exc), "traceback": traceback.format_exc()}
+
+
+spark = get_or_create_session(SparkSettings(remote=url))
+out["session_module"] = type(spark).__module__
+out["classic"] = getattr(spark, "_jsparkSession", None) is not None
+
+
+def seed(name, rows, schema="id long, name string"):
+    spark.createDataFrame(rows, schema).write.format("delta").mode("overwrite").save(str(root / name))
+
+
+def rows(name):
+    if not (root / name / "_delta_log").is_dir():
+        return None
+    return sorted([list(r) for r in spark.read.format("delta").load(str(root / name)).collect()])
+
+
+def latest_version(name):
+    return spark.sql(f"DESCRIBE HISTORY delta.`{root / name}` LIMIT 1").collect()[0]["version"]
+
+
+def outcome(result, pipe_id):
+    o = result.outcome(pipe_id)
+    return {"status": o.status.value, "error": (o.error_message or "").splitlines()[0] if o.error_message else None}
+
+
+seed("raw", [(1, "a"), (2, "b")])
+seed("updates", [(2, "B"), (3, "c")])
+seed("gold", [(1, "a"), (2, "b")])
+
+app = make_app(config={})
+app.use_spark(spark)
+app.entity("raw", path=str(root / "raw"))
+app.entity("updates", path=str(root / "updates"))
+app.entity("silver", path=str(root / "silver"))
+app.entity("gold", path=str(root / "gold"), merge_keys=["id"])
+app.entity(
+    "feed",
+    path=str(root / "feed"),
+    schema="id long, name string",
+    change_data_feed=True,
+    partition_by=["name"],
+)
+
+
+@app.pipe("load", inputs=["raw"], output="silver")
+def load(raw):
+    return raw.withColumn("name", F.upper("name"))
+
+
+@app.pipe("upsert", inputs=["updates", "silver"], output="gold", write="merge")
+def upsert(updates, silver):  # silver only orders it after `load`
+    return updates
+
+
+@app.pipe("to_feed", inputs=["silver"], output="feed", write="append")
+def to_feed(silver):
+    return silver
+
+
+def run_app():
+    result = app.run(on_failure="continue")
+    return {pipe_id: outcome(result, pipe_id) for pipe_id in ("load", "upsert", "to_feed")}
+
+
+step("run", run_app)
+out["silver"] = rows("silver")
+out["gold"] = rows("gold")
+out["feed"] = rows("feed")
+
+
+def feed_table():
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{root / 'feed'}`").collect()[0]
+    return {
+        "partition_columns": list(detail["partitionColumns"]),
+        "cdf": detail["properties"].get("delta.enableChangeDataFeed"),
+    }
+
+
+step("feed_table", feed_table if out["feed"] is not None else lambda: None)
+
+
+def probe():
+    found = probe_versions(
+        spark,
+        {"raw": str(root / "raw"), "silver": str(root / "silver"), "nowhere": str(root / "nowhere")},
+        since={"silver": 0},
+    )
+    return {
+        key: {
+            "status": info.status.value,
+            "version": info.version,
+            "operation": info.operation,
+            "data_change": info.data_change,
+            "backend": info.backend,
+            "error": info.error,
+        }
+        for key, info in found.items()
+    }
+
+
+step("probe", probe)
+
+
+def timeout():
+    seed("slow_out", [(100, "x")])
+    slow_app = make_app(config={})
+    slow_app.use_spark(spark)
+    slow_app.entity("raw", path=str(root / "raw"))
+    slow_app.entity("slow_out", path=str(root / "slow_out"))
+
+    @F.udf("long")
+    def slow(value):
+        import time as _time
+
+        _time.sleep(60)
+        return value
+
+    @slow_app.pipe("slow", inputs=["raw"], output="slow_out", write="append")
+    def slow_pipe(raw):
+        return raw.select(slow("id").alias("id"), "name")
+
+    interrupted = []  # operation ids each SparkPipeRunner.cancel -> spark.interruptTag stopped
+    interrupt_tag = spark.interruptTag
+
+    def recording_interrupt_tag(tag):
+        ids = interrupt_tag(tag)
+        interrupted.extend(ids)
+        return ids
+
+    spark.interruptTag = recording_interrupt_tag
+    before = latest_version("slow_out")
+    started = time.perf_counter()
+    result = slow_app.run(timeout_seconds=3)
+    elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    spark.range(3).collect()
+    return {
+        **outcome(result, "slow"),
+        "elapsed": elapsed,
+        "interrupted_operations": len(interrupted),
+        "next_query_seconds": time.perf_counter() - started,
+        "version_before": before,
+        "version_after": latest_version("slow_out"),
+        "rows": rows("slow_out"),
+    }
+
+
+step("timeout", timeout)
+spark.stop()
+print("KINDLING-CONNECT-RESULT " + json.dumps(out), flush=True)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # A Connect setting inherited from the caller must not redirect either process.
+    for key in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "PYSPARK_SUBMIT_ARGS"):
+        env.pop(key, None)
+    env[JARS_DIR_ENV] = str(default_jars_dir())  # the children run elsewhere than the cwd
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Spark Connect server with Delta in its own process; yields its ``sc://`` URL."""
+    folder = tmp_path_factory.mktemp("connect-server")
+    port = _free_port()
+    log = (folder / "server.log").open("w+")
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_SCRIPT, str(port), str(folder / "warehouse")],
+        cwd=folder,
+        env=_child_env(),
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while "KINDLING-CONNECT-SERVER-READY" not in (folder / "server.log").read_text():
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Spark Connect server did not start:\n{(folder / 'server.log').read_text()[-4000:]}")
+            time.sleep(0.25)
+        yield f"sc://127.0.0.1:{port}"
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def connect_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run :data:`CLIENT_SCRIPT` once against the server; return its JSON report."""
+    root = tmp_path_factory.mktemp("connect-lake")
+    proc = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT, connect_url, str(root)],
+        check=False,
+        cwd=root,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("KINDLING-CONNECT-RESULT "):
+            return json.loads(line[len("KINDLING-CONNECT-RESULT ") :])
+    pytest.fail(f"the Connect client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+
+
+def _ok(value: Any) -> Any:
+    """``value``, failing with the client's traceback when the step raised."""
+    if isinstance(value, dict) and "traceback" in value:
+        pytest.fail(value["traceback"])
+    return value
+
+
+def test_session_is_a_spark_connect_client(connect_run: dict[str, Any]) -> None:
+    assert connect_run["session_module"] == "pyspark.sql.connect.session"
+    assert connect_run["classic"] is False
+
+
+def test_overwrite_pipe_writes_and_reads_back(connect_run: dict[str, Any]) -> None:
+    run = _ok(connect_run["run"])
+    assert run["load"] == {"status": "succeeded", "error": None}
+    assert connect_run["silver"] == [[1, "A"], [2, "B"]]
+
+
+def test_merge_pipe_upserts_on_merge_keys(connect_run: dict[str, Any]) -> None:
+    run = _ok(connect_run["run"])
+    assert run["upsert"] == {"status": "succeeded", "error": None}, run["upsert"]
+    assert connect_run["gold"] == [[1, "a"], [2, "B"], [3, "c"]]
+
+
+def test_declared_schema_table_is_created_with_properties(connect_run: dict[str, Any]) -> None:
+    run = _ok(connect_run["run"])
+    assert run["to_feed"] == {"status": "succeeded", "error": None}, run["to_feed"]
+    assert connect_run["feed"] == [[1, "A"], [2, "B"]]
+    assert _ok(connect_run["feed_table"]) == {"partition_columns": ["name"], "cdf": "true"}
+
+
+def test_timeout_interrupts_the_pipes_tagged_operations(connect_run: dict[str, Any]) -> None:
+    timeout = _ok(connect_run["timeout"])
+    assert timeout["status"] == "timed_out", timeout
+    assert "timed out after 3s; its Spark jobs were cancelled" in timeout["error"]
+    assert timeout["interrupted_operations"] >= 1, "interruptTag found no running operation under the tag"
+    assert timeout["elapsed"] < 30, "the UDF (60 s) was waited out instead of interrupted"
+    assert timeout["version_before"] == timeout["version_after"] == 0
+    assert timeout["rows"] == [[100, "x"]]
+    assert timeout["next_query_seconds"] < 20, "the session is still busy with the interrupted job"
+
+
+def test_version_probe_falls_back_to_history(connect_run: dict[str, Any]) -> None:
+    probe = _ok(connect_run["probe"])
+    assert probe["silver"] == {
+        "status": "ok",
+        "version": 0,
+        "operation": "WRITE",
+        "data_change": False,
+        "backend": "history",
+        "error": None,
+    }
+    assert probe["raw"] == {
+        "status": "ok",
+        "version": 0,
+        "operation": "WRITE",
+        "data_change": True,
+        "backend": "history",
+        "error": None,
+    }
+    assert probe["nowhere"]["status"] == "missing" and probe["nowhere"]["backend"] == "history"
