@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kindling_core.signals._slot import Slot, payload_error, raise_receiver_error
+from kindling_core.signals._slot import Slot, payload_error
 from kindling_core.signals._spec import SignalSpec
 
 if TYPE_CHECKING:
@@ -50,33 +50,9 @@ class BoundSignal:
         if bus._recorders:
             bus._record(slot.name)
         receivers = slot.dispatch
-        if not receivers:
-            if receivers is not None:
-                return
-            if sender is None:
-                sender = bus._default_sender
-            receivers = slot.resolve(sender, bus._lock)
-        elif sender is None:
-            sender = bus._default_sender
-        first = None
-        if ptype is not None:
-            for receiver in receivers:
-                try:
-                    receiver(sender, payload=payload)
-                except Exception as exc:  # noqa: BLE001 - isolated, reported
-                    if first is None:
-                        first = (receiver, exc)
-                    bus._failed(slot.name, receiver, exc)
-        else:
-            for receiver in receivers:
-                try:
-                    receiver(sender)
-                except Exception as exc:  # noqa: BLE001 - isolated, reported
-                    if first is None:
-                        first = (receiver, exc)
-                    bus._failed(slot.name, receiver, exc)
-        if first is not None and bus.propagate_receiver_errors:
-            raise_receiver_error(slot.name, *first)
+        if receivers is not None and not receivers:
+            return  # the fast path: nobody listens
+        bus._deliver(slot, receivers, sender, payload, {})
 
     def emit_kwargs(self, /, *, sender: Any = None, **kwargs: Any) -> None:
         slot = self._slot
@@ -86,24 +62,9 @@ class BoundSignal:
         if bus._recorders:
             bus._record(slot.name)
         receivers = slot.dispatch
-        if not receivers:
-            if receivers is not None:
-                return
-            if sender is None:
-                sender = bus._default_sender
-            receivers = slot.resolve(sender, bus._lock)
-        elif sender is None:
-            sender = bus._default_sender
-        first = None
-        for receiver in receivers:
-            try:
-                receiver(sender, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - isolated, reported
-                if first is None:
-                    first = (receiver, exc)
-                bus._failed(slot.name, receiver, exc)
-        if first is not None and bus.propagate_receiver_errors:
-            raise_receiver_error(slot.name, *first)
+        if receivers is not None and not receivers:
+            return
+        bus._deliver(slot, receivers, sender, None, kwargs)
 
     def __repr__(self) -> str:
         return f"<BoundSignal {self.name!r}>"

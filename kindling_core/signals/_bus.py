@@ -388,16 +388,26 @@ class SignalBus:
         if self._recorders:
             self._record(slot.name)
         receivers = slot.dispatch
-        if not receivers:
-            if receivers is not None:
-                return
-            if sender is None:
-                sender = self._default_sender
-            receivers = slot.resolve(sender, self._lock)
-        elif sender is None:
+        if receivers is not None and not receivers:
+            return  # the fast path: nobody listens
+        self._deliver(slot, receivers, sender, payload, kwargs)
+
+    def _deliver(
+        self, slot: Slot, receivers: Any, sender: Any, payload: Any, kwargs: dict[str, Any]
+    ) -> None:
+        """Call every receiver of ``slot`` (shared by :meth:`emit` and :class:`BoundSignal`).
+
+        ``receivers`` is the slot's cached tuple, or ``None`` when some receiver is bound to a
+        specific sender (then they are resolved for ``sender``). Typed signals call
+        ``receiver(sender, payload=payload)``, string signals ``receiver(sender, **kwargs)``.
+        Every failure is reported; the first is raised afterwards only in propagation mode.
+        """
+        if sender is None:
             sender = self._default_sender
+        if receivers is None:
+            receivers = slot.resolve(sender, self._lock)
         first = None
-        if ptype is not None:
+        if slot.payload_type is not None:
             for receiver in receivers:
                 try:
                     receiver(sender, payload=payload)
