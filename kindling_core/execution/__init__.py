@@ -5,7 +5,6 @@ Pure Python; the Spark side is :mod:`kindling_core.spark.runner`.
 
 from kindling_core.execution.errors import (
     ExecutionError,
-    PipeOutputError,
     PipeTimeoutError,
     RunFailedError,
     RunInterrupted,
@@ -22,7 +21,6 @@ __all__ = [
     "FailurePolicy",
     "GenerationExecutor",
     "PipeOutcome",
-    "PipeOutputError",
     "PipeRunner",
     "PipeStatus",
     "PipeTimeoutError",

@@ -9,7 +9,7 @@ from kindling_core.errors import KindlingError
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution.result import RunResult
 
-__all__ = ["ExecutionError", "PipeTimeoutError", "PipeOutputError", "RunFailedError", "RunInterrupted"]
+__all__ = ["ExecutionError", "PipeTimeoutError", "RunFailedError", "RunInterrupted"]
 
 
 class ExecutionError(KindlingError):
@@ -34,9 +34,6 @@ class PipeTimeoutError(ExecutionError):
             remedy="raise [tool.kindling.execution] timeout-seconds or make the pipe cheaper",
         )
 
-
-class PipeOutputError(ExecutionError):
-    """A pipe returned something that cannot be written (not a DataFrame, wrong schema...)."""
 
 
 class RunFailedError(ExecutionError):

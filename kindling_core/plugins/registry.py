@@ -10,7 +10,7 @@ import attrs
 
 from kindling_core._convert import frozen_mapping
 from kindling_core.errors import PluginError, UnknownNameError, describe_plugin
-from kindling_core.families import FAMILIES, FAMILY_BY_KEY, Family, Semantic
+from kindling_core.families import FAMILIES, FAMILY_BY_KEY, Family
 from kindling_core.items import Item
 
 __all__ = ["PluginStatus", "PluginRecord", "Provided", "FamilyView", "Registry"]
@@ -157,6 +157,3 @@ class Registry:
             "selected-strategy": self.families["execution-strategies"].selected
         }
 
-
-def semantic_of(key: str) -> Semantic:
-    return FAMILY_BY_KEY[key].semantic
