@@ -6,6 +6,7 @@ missing pyspark must fail loudly rather than skip.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pyspark  # noqa: F401  (fail fast when the Spark toolchain is not installed)
@@ -31,3 +32,24 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_spark_jobs_left_running() -> Iterator[None]:
+    """Fail the test that leaves Spark jobs running (and cancel them), instead of letting them
+    hold the two local cores and confuse the tests that follow (a leaked 60 s job once made a
+    later test wait on it)."""
+    yield
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is None:
+        return
+    tracker = context.statusTracker()
+    deadline = time.monotonic() + 15
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = tracker.getActiveJobsIds()
+    if leftover:
+        context.cancelAllJobs()
+        pytest.fail(f"the test left Spark jobs {sorted(leftover)} running (cancelled now)")
