@@ -99,6 +99,12 @@ def local_session_conf(settings: SparkSettings, jars: list[Path] | None = None) 
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
         "spark.sql.streaming.stopTimeout": settings.stop_timeout,
+        # Spark 4.2 turns Arrow-optimised Python UDFs on by default. Measured with pyspark
+        # 4.2.0 (pyarrow 22 and 26): a plain `F.udf` over a file scan (parquet or Delta) then
+        # deadlocks, the Python worker waiting in read_single_udf for bytes the JVM never
+        # sends. Spark's previous default (off) works; set it back to "true" in
+        # [tool.kindling.spark.conf] to opt in.
+        "spark.sql.execution.pythonUDF.arrow.enabled": "false",
     }
     if settings.warehouse_dir is not None:
         conf["spark.sql.warehouse.dir"] = str(Path(settings.warehouse_dir).expanduser().resolve())
