@@ -12,6 +12,10 @@ Semantics (the seed's ``GenerationExecutor`` "Modified Proposal"):
   With a timeout the attempt runs on a short-lived worker thread and the executor waits up to
   ``cancel_grace_seconds`` for it to stop after cancelling; without one it runs on the
   calling thread (cheaper for PySpark);
+* Ctrl-C is cooperative (:mod:`~kindling_core.execution.interrupts`): the first press
+  cancels the running attempts' Spark jobs from a watcher thread, records them as cancelled,
+  starts nothing new and raises :class:`RunInterrupted` with the partial result; a second
+  press raises ``KeyboardInterrupt`` at once;
 * a failed attempt is classified by the failure-classifier chain; only ``transient``
   failures are retried, up to ``max_retries`` times with exponential backoff and jitter;
   timeouts are never retried;
@@ -35,6 +39,7 @@ import attrs
 from kindling_core.errorhandling import ErrorReporter
 from kindling_core.execution import signals as sig
 from kindling_core.execution.errors import PipeTimeoutError, RunInterrupted
+from kindling_core.execution.interrupts import InterruptGate, cooperative_interrupts
 from kindling_core.execution.policy import FailurePolicy, RetryPolicy
 from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
 from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
@@ -69,6 +74,7 @@ class ExecutorSettings:
     timeout_seconds: float = 0.0
     cancel_grace_seconds: float = 60.0
     concurrency: int = 1
+    cooperative_interrupts: bool = True
 
 
 @attrs.define
@@ -85,18 +91,53 @@ class _Run:
     interrupted: bool = False
     active: dict[str, AttemptContext] = attrs.field(factory=dict)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+    gate: InterruptGate = attrs.field(factory=InterruptGate)
 
-    def cancel_active(self, runner: PipeRunner) -> None:
-        """Interrupt every running attempt (concurrent generations on Ctrl-C)."""
-        self.interrupted = True
+    def stopping(self) -> bool:
+        """Whether Ctrl-C was pressed: start nothing new, record what stops as cancelled."""
+        return self.interrupted or self.gate.requested
+
+    def active_attempts(self) -> list[AttemptContext]:
         with self.lock:
-            contexts = list(self.active.values())
-        for context in contexts:
-            context.cancelled.set()
+            return list(self.active.values())
+
+
+def cancel_until_stopped(
+    runner: PipeRunner,
+    errors: ErrorReporter,
+    attempts: Sequence[tuple[AttemptContext, threading.Event]],
+    grace: float,
+    interval: float = 1.0,
+) -> bool:
+    """Cancel each attempt's Spark jobs, again every ``interval`` seconds until its ``stopped``
+    event is set or ``grace`` runs out; return whether all stopped.
+
+    Cancelling once is not enough: a cancel reaches the jobs already submitted, and a pipe that
+    was between two Spark actions (or still planning its write) submits the next job after it.
+    Runners cancel future jobs of the attempt where Spark allows it (classic job groups); the
+    repetition covers Spark Connect's ``interruptTag`` and anything slower. Each attempt's
+    first cancellation failure is given to the error handlers (never raised: it must not mask
+    the timeout or interrupt being handled).
+    """
+    for context, _ in attempts:
+        context.cancelled.set()
+    deadline = time.monotonic() + grace
+    reported: set[str] = set()
+    while True:
+        pending = [(context, stopped) for context, stopped in attempts if not stopped.is_set()]
+        if not pending:
+            return True
+        for context, _ in pending:
             try:
                 runner.cancel(context)
-            except Exception:  # pragma: no cover - best effort while interrupting
-                pass
+            except Exception as exc:  # report once, never mask what is being cancelled
+                if context.tag not in reported:
+                    reported.add(context.tag)
+                    errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        pending[0][1].wait(min(interval, remaining))
 
 
 class GenerationExecutor:
@@ -109,7 +150,7 @@ class GenerationExecutor:
         signals: SignalBus,
         errors: ErrorReporter,
         classifiers: Sequence[FailureClassifier],
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._runner = runner
         self._signals = signals
@@ -145,8 +186,13 @@ class GenerationExecutor:
             sig.RunStarted(run.run_id, plan.strategy, tuple(order), len(plan.generations), settings.on_failure.value, dry_run),
         )
         try:
-            for index, generation in enumerate(plan.generations):
-                self._run_generation(run, index, list(generation), pipes, dry_run, downstream)
+            with cooperative_interrupts(
+                lambda: self._cancel_active(run), enabled=settings.cooperative_interrupts
+            ) as run.gate:
+                for index, generation in enumerate(plan.generations):
+                    self._run_generation(run, index, list(generation), pipes, dry_run, downstream)
+                    if run.stopping():
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
             run.interrupted = True
             for index, generation in enumerate(plan.generations):
@@ -190,6 +236,8 @@ class GenerationExecutor:
         self._signal(sig.GENERATION_BEFORE, sig.GenerationEvent(run.run_id, index, tuple(generation)))
         runnable: list[Pipe] = []
         for pipe_id in generation:
+            if run.stopping():
+                raise KeyboardInterrupt
             pipe = pipes[pipe_id]
             reason = self._skip_reason(run, pipe_id)
             if reason is not None:
@@ -233,7 +281,7 @@ class GenerationExecutor:
             while pending:
                 _, pending = wait(pending, timeout=0.2)
         except KeyboardInterrupt:
-            run.cancel_active(self._runner)
+            self._cancel_active(run)
             wait([future for future, _ in futures], timeout=run.settings.cancel_grace_seconds)
             submitted = {pipe.id: future for future, pipe in futures}
             for pipe in batch:
@@ -276,20 +324,28 @@ class GenerationExecutor:
         while True:
             attempt += 1
             context = AttemptContext(run.run_id, pipe.id, attempt, job_tag(run.run_id, pipe.id, attempt))
-            self._signal(sig.PIPE_BEFORE, sig.PipeStarted(run.run_id, pipe.id, generation, attempt))
-            attempt_started = time.perf_counter()
             with run.lock:
                 run.active[context.tag] = context
+            if run.stopping():  # checked after registering, so a concurrent cancel sees this attempt
+                with run.lock:
+                    run.active.pop(context.tag, None)
+                return PipeOutcome(
+                    pipe.id, PipeStatus.SKIPPED if attempt == 1 else PipeStatus.CANCELLED, generation,
+                    time.perf_counter() - started, attempt - 1, reason="run interrupted", output=pipe.output,
+                )
+            self._signal(sig.PIPE_BEFORE, sig.PipeStarted(run.run_id, pipe.id, generation, attempt))
+            attempt_started = time.perf_counter()
             try:
                 error = self._attempt(pipe, context, settings)
             finally:
                 with run.lock:
                     run.active.pop(context.tag, None)
+                context.finished.set()
             attempt_duration = time.perf_counter() - attempt_started
             if error is None:
                 self._signal(sig.PIPE_AFTER, sig.PipeFinished(run.run_id, pipe.id, generation, attempt, attempt_duration))
                 return PipeOutcome(pipe.id, PipeStatus.SUCCEEDED, generation, time.perf_counter() - started, attempt, output=pipe.output)
-            if run.interrupted and not isinstance(error, KeyboardInterrupt):
+            if run.stopping() and not isinstance(error, KeyboardInterrupt):
                 return PipeOutcome(
                     pipe.id, PipeStatus.CANCELLED, generation, time.perf_counter() - started, attempt,
                     error=error, reason="interrupted; its Spark jobs were cancelled", output=pipe.output,
@@ -331,7 +387,10 @@ class GenerationExecutor:
                 )
             delay = settings.retry.delay(attempt)
             self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error))
-            self._sleep(delay)
+            if self._sleep is not None:
+                self._sleep(delay)
+            else:  # a backoff ends early on Ctrl-C; the next attempt then does not start
+                run.gate.wait(delay)
 
     def _attempt(self, pipe: Pipe, context: AttemptContext, settings: ExecutorSettings) -> BaseException | None:
         """Run one attempt; return its exception (or None).
@@ -345,19 +404,21 @@ class GenerationExecutor:
             try:
                 self._runner.run_pipe(pipe, context)
             except KeyboardInterrupt as interrupt:
-                context.cancelled.set()
                 self._cancel_quietly(context)
                 return interrupt
             except BaseException as exc:  # noqa: BLE001 - classified and reported by the caller
                 return exc
             return None
         box: dict[str, BaseException | None] = {"error": None}
+        done = threading.Event()
 
         def target() -> None:
             try:
                 self._runner.run_pipe(pipe, context)
             except BaseException as exc:  # noqa: BLE001 - handed back to the executor thread
                 box["error"] = exc
+            finally:
+                done.set()
 
         worker = threading.Thread(target=target, name=f"kindling-pipe-{pipe.id}", daemon=True)
         worker.start()
@@ -365,21 +426,26 @@ class GenerationExecutor:
         try:
             worker.join(timeout)
         except KeyboardInterrupt as interrupt:
-            self._cancel(context, worker, settings)
+            self._cancel(context, done, settings)
             return interrupt
-        if worker.is_alive():
-            stopped = self._cancel(context, worker, settings)
+        if not done.is_set():
+            stopped = self._cancel(context, done, settings)
             return PipeTimeoutError(pipe.id, settings.timeout_seconds, cancelled=stopped)
         return box["error"]
 
     def _cancel_quietly(self, context: AttemptContext) -> None:
+        """One cancel for an attempt whose Python call is already gone (hard Ctrl-C)."""
+        context.cancelled.set()
         try:
             self._runner.cancel(context)
         except Exception as exc:  # report, never mask what is being cancelled
             self._errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
 
-    def _cancel(self, context: AttemptContext, worker: threading.Thread, settings: ExecutorSettings) -> bool:
-        context.cancelled.set()
-        self._cancel_quietly(context)
-        worker.join(settings.cancel_grace_seconds)
-        return not worker.is_alive()
+    def _cancel(self, context: AttemptContext, worker_done: threading.Event, settings: ExecutorSettings) -> bool:
+        return cancel_until_stopped(self._runner, self._errors, [(context, worker_done)], settings.cancel_grace_seconds)
+
+    def _cancel_active(self, run: _Run) -> None:
+        """Ctrl-C: cancel every running attempt until it stops (or the grace period ends)."""
+        run.interrupted = True
+        attempts = [(context, context.finished) for context in run.active_attempts()]
+        cancel_until_stopped(self._runner, self._errors, attempts, run.settings.cancel_grace_seconds)

@@ -26,11 +26,12 @@ def job_tag(run_id: str, pipe_id: str, attempt: int) -> str:
 
 @attrs.frozen
 class AttemptContext:
-    """One attempt of one pipe: ids, the Spark job tag to run under, and a cancel flag.
+    """One attempt of one pipe: ids, the Spark job tag to run under, and cancel/finish flags.
 
     ``cancelled`` is set when the executor gives up on the attempt (timeout, Ctrl-C); a
     runner should check it between Spark actions and must run all its Spark jobs under
-    ``tag`` so :meth:`PipeRunner.cancel` can stop them.
+    ``tag`` so :meth:`PipeRunner.cancel` can stop them. ``finished`` is set by the executor
+    once the attempt is over (whatever its outcome).
     """
 
     run_id: str
@@ -38,6 +39,7 @@ class AttemptContext:
     attempt: int
     tag: str
     cancelled: threading.Event = attrs.field(factory=threading.Event, eq=False, repr=False)
+    finished: threading.Event = attrs.field(factory=threading.Event, eq=False, repr=False)
 
 
 class PipeRunner(Protocol):
@@ -47,4 +49,5 @@ class PipeRunner(Protocol):
         """Read the inputs, call the pipe's function, write its output (atomically)."""
 
     def cancel(self, context: AttemptContext) -> None:
-        """Cancel every job running under ``context.tag``; return without waiting."""
+        """Cancel every job running under ``context.tag`` (and, where the engine allows, every
+        job submitted under it later); return without waiting. May be called repeatedly."""

@@ -137,7 +137,18 @@ class SparkPipeRunner:
             raise RuntimeError(str(error))
 
     def cancel(self, context: AttemptContext) -> None:
-        if self._classic:
-            self.spark.sparkContext.cancelJobGroup(context.tag)
-        else:
+        """Classic: cancel the attempt's job group *and its future jobs* (Spark >= 3.5's
+        ``cancelJobGroupAndFutureJobs``; the group id is unique to the attempt, so nothing else
+        is affected), so a cancel landing between two of the pipe's Spark actions still stops it.
+        Connect: ``interruptTag`` (running operations only; the executor repeats the cancel
+        until the attempt stops)."""
+        if not self._classic:
             self.spark.interruptTag(context.tag)
+            return
+        from py4j.protocol import Py4JError
+
+        spark_context = self.spark.sparkContext
+        try:
+            spark_context._jsc.sc().cancelJobGroupAndFutureJobs(context.tag)
+        except Py4JError:  # Spark < 3.5 lacks it: cancel the running jobs only
+            spark_context.cancelJobGroup(context.tag)

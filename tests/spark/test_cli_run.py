@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,73 @@ def test_unknown_app_reference_is_a_clear_error(project: Path) -> None:
     result = kindling(["run", "--app", "tiny_ap:app"], project)
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "tiny_ap" in result.stderr
+
+
+SLOW_APP = '''
+import time
+from pathlib import Path
+from pyspark.sql import SparkSession, functions as F
+from kindling_core import App
+
+app = App("slow")
+app.entity("bronze.numbers", path="lake/numbers")
+app.entity("silver.slow", path="lake/slow")
+app.entity("gold.after", path="lake/after")
+
+
+@app.pipe("numbers", inputs=[], output="bronze.numbers")
+def numbers():
+    return SparkSession.active().range(2)
+
+
+@app.pipe("slow", inputs=["bronze.numbers"], output="silver.slow")
+def slow_pipe(numbers):
+    started = {marker!r}  # absolute: Python workers run in another folder
+
+    @F.udf("long")  # defined here, not at module level: workers would import this module
+    def slow(value):
+        Path(started).touch()
+        time.sleep(120)
+        return value
+
+    return numbers.select(slow("id").alias("id"))
+
+
+@app.pipe("after", inputs=["silver.slow"], output="gold.after")
+def after(rows):
+    return rows
+'''
+
+
+def test_ctrl_c_on_kindling_run_cancels_the_running_pipe_and_exits_130(tmp_path: Path) -> None:
+    """The user's Ctrl-C: one SIGINT to a real ``kindling run`` while a Spark job runs."""
+    (tmp_path / "slow_app.py").write_text(textwrap.dedent(SLOW_APP).replace("{marker!r}", repr(str(tmp_path / "udf-started"))), encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace("tiny_app:app", "slow_app:app"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLING_")}
+    env["KINDLING_JARS_DIR"] = str(Path(__file__).resolve().parents[2] / ".kindling" / "jars")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kindling_core", "run"], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "udf-started").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not (tmp_path / "udf-started").exists():
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"the slow pipe never started:\n{out}\n{err}")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=100)  # uncancelled, the job would run 120 s more
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, out + err
+    assert "interrupt received: cancelling the running pipes' Spark jobs" in err
+    assert "interrupted: running Spark jobs were cancelled" in err
+    assert "cancelled" in err and "slow" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    # no commit: the cancelled write may leave uncommitted data files, never a Delta version
+    assert not list((tmp_path / "lake" / "slow").glob("_delta_log/*.json"))
+    assert not (tmp_path / "lake" / "after").exists()
