@@ -147,6 +147,8 @@ def test_ctrl_c_on_kindling_run_cancels_the_running_pipe_and_exits_130(tmp_path:
     process = subprocess.Popen(
         [sys.executable, "-m", "kindling_core", "run"], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a terminal, even when this suite runs with SIGINT ignored (a background job)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 180
