@@ -261,7 +261,7 @@ def test_concurrent_failure_and_fail_fast_stops_after_the_generation() -> None:
     assert result.outcome("after").status is PipeStatus.SKIPPED
 
 
-def test_concurrent_interrupt_cancels_every_running_attempt() -> None:
+def test_concurrent_interrupt_cancels_every_running_attempt(stray_sigints) -> None:
     app = make_app()
     wide(app, 3)
     started = threading.Barrier(4, timeout=10)
@@ -283,4 +283,4 @@ def test_concurrent_interrupt_cancels_every_running_attempt() -> None:
     with pytest.raises(RunInterrupted) as info:
         app.run(runner=runner, concurrency=3)
     assert {o.status for o in info.value.result.pipes} == {PipeStatus.CANCELLED}
-    assert len(runner.cancelled) == 3
+    assert len(set(runner.cancelled)) == 3 and stray_sigints == []

@@ -5,9 +5,9 @@ it), start nothing new and raise ``RunInterrupted``; a second SIGINT aborts at o
 Spark side (job groups really cancelled, no half-written Delta table) is in
 ``tests/spark/test_execution.py``.
 
-Every test installs a recording SIGINT handler first, so that if kindling failed to install
-its own, the signal is recorded and the test fails instead of ``KeyboardInterrupt`` aborting
-the whole pytest session.
+Every test that presses Ctrl-C uses the ``stray_sigints`` fixture (tests/conftest.py): SIGINT
+deliverable even when CI ignores it, and a SIGINT that misses kindling's handler recorded
+instead of aborting the pytest session.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
-
 import pytest
 
 from kindling_core.execution import PipeStatus, RunInterrupted
@@ -24,17 +22,6 @@ from kindling_core.execution.interrupts import cooperative_interrupts
 from kindling_core.testing import RecordingErrorHandler, ScriptedRunner, fail, make_app
 
 DEADLINE = 30.0
-
-
-@pytest.fixture()
-def stray_sigints() -> Iterator[list[int]]:
-    """SIGINTs that reached the previous handler (should stay empty while kindling runs)."""
-    seen: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
-    try:
-        yield seen
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class BlockingRunner(ScriptedRunner):
@@ -201,7 +188,7 @@ def test_cancellation_failures_are_reported_and_the_run_still_stops(stray_sigint
     assert cancel_events[0].subject == "first"
 
 
-def test_the_handler_is_only_installed_on_the_main_thread_and_never_over_an_ignored_sigint() -> None:
+def test_the_handler_is_only_installed_on_the_main_thread_and_never_over_an_ignored_sigint(stray_sigints) -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         with cooperative_interrupts(lambda: None) as gate:

@@ -266,19 +266,7 @@ def slow_job_running(spark, tags: list[str]) -> bool:
     return bool(tags) and bool(running_jobs_of(spark, tags[-1]))
 
 
-@pytest.fixture
-def sigint_not_ignored():
-    """The scenario needs SIGINT deliverable (CI may start the suite with it ignored); a stray
-    SIGINT outside kindling's handler is recorded rather than aborting the pytest session."""
-    stray: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: stray.append(signum))
-    try:
-        yield stray
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def test_keyboard_interrupt_mid_run_leaves_no_half_written_table(spark, new_app, tmp_path: Path, sigint_not_ignored) -> None:
+def test_keyboard_interrupt_mid_run_leaves_no_half_written_table(spark, new_app, tmp_path: Path, stray_sigints) -> None:
     app = slow_pipe_app(new_app, spark, tmp_path, seconds=60)
     tags = attempt_tags(app)
     before = version(spark, tmp_path / "out")
@@ -295,7 +283,7 @@ def test_keyboard_interrupt_mid_run_leaves_no_half_written_table(spark, new_app,
     threading.Thread(target=press_ctrl_c_once_the_pipe_runs, daemon=True).start()
     with pytest.raises(RunInterrupted) as info:
         app.run()
-    assert pressed.is_set() and sigint_not_ignored == []
+    assert pressed.is_set() and stray_sigints == []
     assert info.value.result.outcome("slow").status is PipeStatus.CANCELLED
     assert running_jobs_of(spark, tags[0]) == []
     assert version(spark, tmp_path / "out") == before
