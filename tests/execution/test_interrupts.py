@@ -33,6 +33,7 @@ class BlockingRunner(ScriptedRunner):
         self.ignore_cancel = ignore_cancel
         self.started = threading.Event()
         self.released = threading.Event()
+        self.cancel_seen = threading.Event()
         self.cancel_threads: set[str] = set()
 
     def run_pipe(self, pipe, context) -> None:
@@ -50,6 +51,7 @@ class BlockingRunner(ScriptedRunner):
     def cancel(self, context) -> None:
         super().cancel(context)
         self.cancel_threads.add(threading.current_thread().name)
+        self.cancel_seen.set()
         if not self.ignore_cancel:
             self.released.set()
 
@@ -68,9 +70,9 @@ def chain(app, *, concurrent_siblings: bool = False) -> None:
 def interrupt_once_started(runner: BlockingRunner, presses: int = 1) -> threading.Thread:
     def press() -> None:
         if runner.started.wait(DEADLINE):
-            for _ in range(presses):
+            os.kill(os.getpid(), signal.SIGINT)
+            if presses == 2 and runner.cancel_seen.wait(DEADLINE):  # the first press was handled
                 os.kill(os.getpid(), signal.SIGINT)
-                threading.Event().wait(0.2)  # let the handler run before the next press
 
     thread = threading.Thread(target=press, daemon=True)
     thread.start()
@@ -121,8 +123,7 @@ def test_ctrl_c_during_a_retry_backoff_ends_the_wait_and_skips_the_retry(stray_s
     runner = ScriptedRunner({"first": flaky})
 
     def press() -> None:
-        if failed_once.wait(DEADLINE):
-            threading.Event().wait(0.2)
+        if failed_once.wait(DEADLINE):  # during or just before the backoff: either way no retry
             os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=press, daemon=True).start()
@@ -149,7 +150,6 @@ def test_ctrl_c_with_concurrent_pipes_cancels_all_running_and_skips_the_queued(s
 
     def press() -> None:
         both_running.wait()
-        threading.Event().wait(0.2)
         os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=press, daemon=True).start()
