@@ -150,13 +150,11 @@ class GenerationExecutor:
         signals: SignalBus,
         errors: ErrorReporter,
         classifiers: Sequence[FailureClassifier],
-        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self._runner = runner
         self._signals = signals
         self._errors = errors
         self._classifiers = tuple(classifiers)
-        self._sleep = sleep
         self._emit = {spec.name: signals.bound(spec) for spec in sig.EMITS}
 
     def _signal(self, spec: Any, payload: Any) -> None:
@@ -387,10 +385,7 @@ class GenerationExecutor:
                 )
             delay = settings.retry.delay(attempt)
             self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error))
-            if self._sleep is not None:
-                self._sleep(delay)
-            else:  # a backoff ends early on Ctrl-C; the next attempt then does not start
-                run.gate.wait(delay)
+            run.gate.wait(delay)  # a backoff ends early on Ctrl-C; the next attempt then does not start
 
     def _attempt(self, pipe: Pipe, context: AttemptContext, settings: ExecutorSettings) -> BaseException | None:
         """Run one attempt; return its exception (or None).

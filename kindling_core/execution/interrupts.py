@@ -123,12 +123,11 @@ class _Watcher:
             if not data:
                 return
 
-    def wait_for_handler(self, closing: threading.Event) -> None:
-        self.gate._event.wait()
-        if not closing.is_set() or self.gate.requested:
-            self.presses = 1
-            _log.warning("interrupt received: cancelling the running pipes' Spark jobs (press Ctrl-C again to abort at once)")
-            self._cancel()
+    def wait_for_handler(self) -> None:
+        """Fallback without the wakeup fd: the handler counts presses; act on the first."""
+        self.gate._event.wait()  # set by the first press, or when the run ends
+        if self.gate.requested:
+            self.press()
 
 
 def _claim_wakeup_fd(writer: socket.socket) -> bool:
@@ -164,7 +163,6 @@ def cooperative_interrupts(on_interrupt: Callable[[], None], *, enabled: bool = 
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     owns_wakeup_fd = _claim_wakeup_fd(writer)
-    closing = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if gate.aborting:
@@ -180,7 +178,7 @@ def cooperative_interrupts(on_interrupt: Callable[[], None], *, enabled: bool = 
     if owns_wakeup_fd:
         thread = threading.Thread(target=watcher.read_wakeup_fd, args=(reader,), name="kindling-interrupt-watcher", daemon=True)
     else:
-        thread = threading.Thread(target=watcher.wait_for_handler, args=(closing,), name="kindling-interrupt-watcher", daemon=True)
+        thread = threading.Thread(target=watcher.wait_for_handler, name="kindling-interrupt-watcher", daemon=True)
     thread.start()
     signal.signal(signal.SIGINT, handler)
     try:
@@ -189,7 +187,6 @@ def cooperative_interrupts(on_interrupt: Callable[[], None], *, enabled: bool = 
         signal.signal(signal.SIGINT, previous)
         if owns_wakeup_fd:
             signal.set_wakeup_fd(-1)
-        closing.set()
         try:
             writer.send(_CLOSING)
         except OSError:  # pragma: no cover - a full buffer still wakes the watcher

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from kindling_core.errors import KindlingError
 from kindling_core.model import Entity
+from kindling_core.spark.session import is_connect_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -113,11 +114,6 @@ def _type_text(data_type: Any) -> str:
     return data_type.simpleString()
 
 
-def _is_connect(spark: Any) -> bool:
-    """True for a Spark Connect session (it has no JVM handle in this process)."""
-    return getattr(spark, "_jsparkSession", None) is None
-
-
 def _sql_name(entity: Entity, location: str) -> str:
     """The entity as a SQL table reference: its catalog name, else ``delta.`<path>```."""
     if entity.table is not None:
@@ -147,7 +143,7 @@ class EntityIO:
             return _local_path(location).exists() if _is_local(location) else True
         if _is_local(location):
             return (_local_path(location) / "_delta_log").is_dir()
-        if _is_connect(self.spark):
+        if is_connect_session(self.spark):
             # DeltaTable.isDeltaTable on Connect needs the Delta Connect server plugin.
             try:
                 self.spark.sql(f"DESCRIBE DETAIL {_sql_name(entity, location)}").collect()
@@ -240,7 +236,7 @@ class EntityIO:
 
             declared = StructType.fromDDL(declared)
         schema = declared if declared is not None else frame_schema
-        if _is_connect(self.spark):
+        if is_connect_session(self.spark):
             # DeltaTable's builders on Connect need the Delta Connect server plugin
             # (io.delta:delta-connect-server), which plain Connect servers lack; SQL only
             # needs the Delta SQL extension.
@@ -315,7 +311,7 @@ class EntityIO:
 
     def _merge(self, entity: Entity, frame: Any) -> None:
         condition = " AND ".join(f"t.`{key}` = s.`{key}`" for key in entity.merge_keys)
-        if _is_connect(self.spark):
+        if is_connect_session(self.spark):
             # DeltaTable.forPath/forName on Connect needs the Delta Connect server plugin;
             # MERGE INTO only needs the Delta SQL extension. spark.sql runs the command eagerly.
             self.spark.sql(

@@ -22,6 +22,7 @@ from kindling_core.errors import KindlingError
 from kindling_core.execution.runner import AttemptContext
 from kindling_core.model import Entity, Pipe
 from kindling_core.spark.delta import EntityIO, NotADataFrameError, is_dataframe
+from kindling_core.spark.session import is_connect_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -56,10 +57,6 @@ class SparkPipeRunner:
                 remedy=f"declare it: app.entity({entity_id!r}, path=...) (or table=...)",
             ) from None
 
-    @property
-    def _classic(self) -> bool:
-        return getattr(self.spark, "_jsparkSession", None) is not None
-
     @contextlib.contextmanager
     def _tagged(self, tag: str, description: str, pool: str) -> Iterator[None]:
         """Run the attempt's Spark jobs so that :meth:`cancel` can stop exactly them.
@@ -70,7 +67,7 @@ class SparkPipeRunner:
         user code calling ``SparkSession.getActiveSession()`` finds it. Spark Connect: a job
         tag (``addTag`` / ``interruptTag``).
         """
-        if self._classic:
+        if not is_connect_session(self.spark):
             self.spark._jvm.SparkSession.setActiveSession(self.spark._jsparkSession)
             context = self.spark.sparkContext
             context.setJobGroup(tag, description, interruptOnCancel=True)
@@ -142,7 +139,7 @@ class SparkPipeRunner:
         is affected), so a cancel landing between two of the pipe's Spark actions still stops it.
         Connect: ``interruptTag`` (running operations only; the executor repeats the cancel
         until the attempt stops)."""
-        if not self._classic:
+        if is_connect_session(self.spark):
             self.spark.interruptTag(context.tag)
             return
         from py4j.protocol import Py4JError

@@ -36,7 +36,13 @@ from kindling_core.spark.versions import (
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkSettings", "get_or_create_session", "local_session_conf"]
+__all__ = ["SparkSettings", "get_or_create_session", "is_connect_session", "local_session_conf"]
+
+
+def is_connect_session(spark: object) -> bool:
+    """True for a Spark Connect session: it has no JVM handle in this process, so py4j-only
+    APIs (``DeltaTable``, job groups, the Hadoop FileSystem) are unavailable."""
+    return getattr(spark, "_jsparkSession", None) is None
 
 _SETUP_HINT = "run scripts/setup-spark.sh (installs pyspark/delta-spark and fetches the jars)"
 

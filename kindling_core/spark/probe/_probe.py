@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kindling_core.spark.probe._history import _history_commit, _history_rows, _probe_history
 from kindling_core.spark.probe._log import _commits_since, _Log, _probe_log
@@ -19,6 +19,7 @@ from kindling_core.spark.probe._types import (
     _Failed,
     _Missing,
 )
+from kindling_core.spark.session import is_connect_session
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -35,10 +36,6 @@ DEFAULT_MAX_SCAN = 100
 def _is_remote(location: str) -> bool:
     """A location on a remote store (worth probing from several threads)."""
     return "://" in location and not location.lower().startswith("file:")
-
-
-def _is_connect(spark: Any) -> bool:
-    return getattr(spark, "_jsc", None) is None or getattr(spark, "_jvm", None) is None
 
 
 def _normalise_locations(locations: Mapping[str, str] | Sequence[str]) -> dict[str, str]:
@@ -132,7 +129,7 @@ class DeltaVersionProbe:
             raise ProbeArgumentError(f"max_scan must be an int >= 1, got {max_scan!r}", culprit="max_scan")
         if not isinstance(parallelism, int) or isinstance(parallelism, bool) or parallelism < 1:
             raise ProbeArgumentError(f"parallelism must be an int >= 1, got {parallelism!r}", culprit="parallelism")
-        connect = _is_connect(spark)
+        connect = is_connect_session(spark)
         if connect and backend == "hadoop":
             raise ProbeArgumentError(
                 "backend='hadoop' needs a classic SparkSession; this is a Spark Connect session",
