@@ -6,7 +6,9 @@ import difflib
 import re
 from collections.abc import Iterable
 
-__all__ = ["ITEM_NAME_RE", "is_item_name", "check_item_name", "did_you_mean"]
+from kindling_core.errors import ItemError
+
+__all__ = ["ITEM_NAME_RE", "is_item_name", "check_item_name", "suggest_item_name", "did_you_mean"]
 
 #: Plugin ids and item names: lowercase ASCII letters and digits in words joined by single
 #: dashes, starting with a letter (``version-poll``, ``databricks-classifier``, ``x2``).
@@ -18,19 +20,28 @@ def is_item_name(name: object) -> bool:
     return isinstance(name, str) and ITEM_NAME_RE.match(name) is not None
 
 
+def suggest_item_name(name: object) -> str | None:
+    """A valid name close to ``name`` (``"Pager Duty"`` → ``"pager-duty"``), or ``None``."""
+    if not isinstance(name, str) or not name:
+        return None
+    fixed = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return fixed if fixed and fixed[0].isalpha() else None
+
+
 def check_item_name(name: object, *, what: str = "name") -> str:
-    """Return ``name`` if valid, else raise ``ValueError`` explaining the rule."""
-    if not is_item_name(name):
-        suggestion = ""
-        if isinstance(name, str) and name:
-            fixed = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-            if fixed and fixed[0].isalpha():
-                suggestion = f" (for example {fixed!r})"
-        raise ValueError(
-            f"invalid {what} {name!r}: use lowercase letters and digits in words joined by "
-            f"single dashes, starting with a letter{suggestion}"
-        )
-    return name  # type: ignore[return-value]
+    """Return ``name`` if valid, else raise :class:`~kindling_core.errors.ItemError` (a
+    ``ValueError``) quoting ``what`` and the name, stating the rule and suggesting a fix."""
+    if isinstance(name, str) and is_item_name(name):
+        return name
+    fixed = suggest_item_name(name)
+    suggestion = f" (for example {fixed!r})" if fixed else ""
+    raise ItemError(
+        f"invalid {what} {name!r}: use lowercase letters and digits in words joined by "
+        f"single dashes, starting with a letter{suggestion}",
+        value=name,
+        culprit=f"{what} {name!r}",
+        remedy=f"rename it to {fixed!r}" if fixed else "give it a lowercase-dashed name such as 'my-item'",
+    )
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -14,7 +14,15 @@ structured fields next to its message:
 
 Invariant: user-facing failures are ``KindlingError`` subclasses; anything else escaping the
 framework is a bug in the framework (or an error raised by user code, passed through and
-attributed).
+attributed). Where a failure used to be (or naturally is) a builtin error, the class also
+derives from that builtin (``DeclarationError`` is a ``ValueError``, ``UnknownNameError`` a
+``LookupError``), so ``except ValueError`` callers keep working; a wrong *type* of value gets a
+``...TypeError`` subclass that is also a ``TypeError`` (:class:`ItemTypeError`).
+
+Package-specific errors live next to their package (``kindling_core/model/errors.py``,
+``kindling_core/planning/errors.py``, ``kindling_core/execution/errors.py``,
+``kindling_core/spark/errors.py``...); ``docs/architecture.md`` shows the whole tree, generated
+from the code by ``python -m kindling_core.docgen``.
 """
 
 from __future__ import annotations
@@ -29,10 +37,18 @@ __all__ = [
     "PluginConflictError",
     "PluginValidationError",
     "PluginRequirementError",
+    "PluginConfigureError",
+    "PluginItemError",
+    "FailedProviderError",
+    "SettingsError",
+    "ItemError",
+    "ItemTypeError",
     "UnknownNameError",
     "SignalError",
     "SignalNameError",
     "SignalPayloadError",
+    "SignalArgumentError",
+    "SignalArgumentTypeError",
     "UndeclaredSignalError",
     "UndeclaredSignalWarning",
     "ReceiverError",
@@ -179,6 +195,84 @@ class PluginRequirementError(PluginError):
     """A plugin listed in ``tool.kindling.plugins.require`` is missing, disabled or too old."""
 
 
+class PluginConfigureError(PluginError):
+    """A plugin's ``kindling_configure`` raised: the plugin is failed and none of its items is
+    used. The original exception is ``__cause__``."""
+
+
+class PluginItemError(PluginError):
+    """A plugin's item raised, or returned something the core cannot use, while the core used it.
+
+    Given to the error handlers (source ``plugin-item``, subject the item name); the core goes
+    on with the rest of the chain (:func:`kindling_core.errorhandling.call_plugin_item`).
+    ``item`` is the item name and ``family`` its family key; an exception the item raised is
+    ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, item: str, family: str, **kwargs):
+        self.item = item
+        self.family = family
+        super().__init__(message, **kwargs)
+
+
+class FailedProviderError(UnknownNameError):
+    """A name configuration selects is missing because a plugin that provides it (or may) failed.
+
+    ``failed`` holds those plugins' labels (``acme (acme-kindling 1.2.0)``); the message says
+    why each failed. ``culprit`` is the failed plugin, not the configuration.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        available: Iterable[str],
+        *,
+        failed: Sequence[str],
+        message: str,
+        path: str | None = None,
+        remedy: str | None = None,
+    ):
+        self.kind = kind
+        self.name = name
+        self.available = tuple(sorted(available))
+        self.failed = tuple(failed)
+        ConfigError.__init__(self, message, path=path, culprit=", ".join(self.failed), remedy=remedy)
+
+
+class SettingsError(ConfigError, ValueError):
+    """A value in ``[tool.kindling.settings.<plugin-id>]`` is invalid for that plugin.
+
+    Raised by the core for a value that breaks the plugin's declared schema
+    (:mod:`kindling_core.plugin_settings`), or by the plugin itself for a finer check.
+    ``plugin`` is the plugin id, ``key`` the setting (``""`` for the whole table, dotted for a
+    nested key); ``path`` is the exact key path, ``tool.kindling.settings.acme.hot-tag``.
+    """
+
+    def __init__(self, message: str, *, plugin: str, key: str, source: str | None = None, remedy: str | None = None):
+        self.plugin = plugin
+        self.key = key
+        path = f"tool.kindling.settings.{plugin}" + (f".{key}" if key else "")
+        super().__init__(message, path=path, source=source, remedy=remedy)
+
+
+class ItemError(PluginValidationError, ValueError):
+    """A plugin item was constructed with an invalid field (a bad name, an empty description).
+
+    Raised by the item types themselves (:mod:`kindling_core.items`), so the plugin is not
+    known yet: the loader, which calls each plugin's hook separately, attributes the error to
+    the plugin. ``value`` is the rejected value; ``culprit`` names the field.
+    """
+
+    def __init__(self, message: str, *, value: object = None, culprit: str | None = None, remedy: str | None = None):
+        self.value = value
+        super().__init__(message, culprit=culprit, remedy=remedy)
+
+
+class ItemTypeError(ItemError, TypeError):
+    """A plugin item field got a value of the wrong type (a ``classify`` that is not callable)."""
+
+
 class SignalError(KindlingError):
     """Base of signal declaration, connection and emission errors."""
 
@@ -193,6 +287,14 @@ class SignalPayloadError(SignalError, TypeError):
 
 class UndeclaredSignalError(SignalError, LookupError):
     """A signal name was used that no component declared (strict mode, or emit)."""
+
+
+class SignalArgumentError(SignalError, ValueError):
+    """The signal API was given a value it cannot use (``sender=None``, ``async_workers=0``)."""
+
+
+class SignalArgumentTypeError(SignalArgumentError, TypeError):
+    """The signal API was given an argument of the wrong type (a receiver that is not callable)."""
 
 
 class UndeclaredSignalWarning(UserWarning):

@@ -5,7 +5,10 @@ frozen, validated items. Each item has a ``name`` (lowercase words joined by das
 users write in configuration) and a one-line ``description`` (shown by ``kindling plugins
 list --verbose``), plus the callable that does the family's work.
 
-Invariants, checked when an item is constructed:
+Invariants, checked when an item is constructed (a violation raises
+:class:`~kindling_core.errors.ItemError`, a ``ValueError``, or for a callable that is not one
+:class:`~kindling_core.errors.ItemTypeError`, also a ``TypeError``; the plugin loader
+attributes either to the plugin whose hook built the item):
 
 * ``name`` matches :data:`kindling_core._names.ITEM_NAME_RE`;
 * ``description`` is a non-empty string;
@@ -25,6 +28,7 @@ import attrs
 
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
+from kindling_core.errors import ItemError, ItemTypeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.planning.types import CacheContext, StrategyInput
@@ -56,18 +60,24 @@ def _valid_name(instance: object, attribute: attrs.Attribute, value: object) -> 
 
 def _non_empty_text(instance: object, attribute: attrs.Attribute, value: object) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(
-            f"{type(instance).__name__}.{attribute.name} must be a non-empty string, got {value!r}"
+        field = f"{type(instance).__name__}.{attribute.name}"
+        raise ItemError(
+            f"{field} must be a non-empty string, got {value!r}",
+            value=value,
+            culprit=field,
+            remedy=f"give {attribute.name}= one line saying what the item does (shown by `kindling plugins list --verbose`)",
         )
 
 
 def _callable(instance: object, attribute: attrs.Attribute, value: object) -> None:
     if not callable(value):
-        raise TypeError(
-            f"{type(instance).__name__}.{attribute.name} must be callable, got {type(value).__name__}"
+        field = f"{type(instance).__name__}.{attribute.name}"
+        raise ItemTypeError(
+            f"{field} must be callable, got {type(value).__name__}",
+            value=value,
+            culprit=field,
+            remedy=f"pass the function itself as {attribute.name}=, not its result or its name",
         )
-
-
 
 
 @attrs.frozen

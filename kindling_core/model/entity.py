@@ -93,6 +93,7 @@ class Entity:
             raise DeclarationError(
                 f"entity {self.id!r}: change_data_feed must be True or False, got {self.change_data_feed!r}",
                 declaration=self.id,
+                remedy="pass change_data_feed=True to enable Delta's Change Data Feed, or leave it out",
             )
 
     @property

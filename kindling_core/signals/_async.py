@@ -49,6 +49,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from kindling_core.errors import SignalArgumentError, SignalError
 from kindling_core.signals._failure import LOGGER_NAME, ReceiverFailure, receiver_name
 
 __all__ = ["AsyncDispatcher", "AsyncReceiver", "AsyncDeliveryDropped", "is_coroutine_receiver"]
@@ -56,8 +57,12 @@ __all__ = ["AsyncDispatcher", "AsyncReceiver", "AsyncDeliveryDropped", "is_corou
 _log = logging.getLogger(LOGGER_NAME)
 
 
-class AsyncDeliveryDropped(RuntimeError):
-    """The error in a ``ReceiverFailure`` for an async delivery that was not made."""
+class AsyncDeliveryDropped(SignalError, RuntimeError):
+    """The error in a ``ReceiverFailure`` for an async delivery that was not made.
+
+    Never raised to an emitter: it is reported (error handlers, ``kindling.signals`` log) and
+    counted in ``stats.async_dropped``. ``culprit`` is the signal name.
+    """
 
 
 def is_coroutine_receiver(receiver: Callable[..., Any]) -> bool:
@@ -111,10 +116,14 @@ class AsyncDispatcher:
         queue_size: int,
         report: Callable[[ReceiverFailure], None],
     ) -> None:
-        if workers < 1:
-            raise ValueError(f"async_workers must be at least 1, got {workers}")
-        if queue_size < 1:
-            raise ValueError(f"async_queue_size must be at least 1, got {queue_size}")
+        for name, value in (("async_workers", workers), ("async_queue_size", queue_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                key = name.replace("_", "-")
+                raise SignalArgumentError(
+                    f"{name} must be an integer of at least 1, got {value!r}",
+                    culprit=f"tool.kindling.signals.{key} / SignalBus({name}=...)",
+                    remedy=f"set [tool.kindling.signals] {key} (or SignalBus({name}=...)) to 1 or more",
+                )
         self._workers = workers
         self._queue_size = queue_size
         self._report = report
@@ -147,13 +156,15 @@ class AsyncDispatcher:
         with self._lock:
             if self._closed:
                 reason = "the signal bus is closed; async receiver not called"
+                remedy = "emit before app.close() / bus.close()"
             elif self._pending >= self._queue_size:
                 reason = (
                     f"async signal queue is full ({self._queue_size} deliveries pending); "
                     f"async receiver not called"
                 )
+                remedy = "make the async receivers faster or raise [tool.kindling.signals] async-queue-size"
             else:
-                reason = ""
+                reason = remedy = ""
                 self._pending += 1
                 self.submitted += 1
                 if loop is None:
@@ -161,7 +172,7 @@ class AsyncDispatcher:
             if reason:
                 self.dropped += 1
         if reason:
-            self._report_failure(entry, AsyncDeliveryDropped(reason))
+            self._report_failure(entry, AsyncDeliveryDropped(reason, culprit=entry.signal, remedy=remedy))
             return
         if loop is not None:
             self._schedule_on_loop(loop, entry, receiver, sender, kwargs)
@@ -212,7 +223,12 @@ class AsyncDispatcher:
                 self.dropped += 1
                 self.submitted -= 1
             self._finish(pool=True)
-            self._report_failure(entry, AsyncDeliveryDropped(f"signal bus closed: {exc}"))
+            self._report_failure(
+                entry,
+                AsyncDeliveryDropped(
+                    f"signal bus closed: {exc}", culprit=entry.signal, remedy="emit before app.close() / bus.close()"
+                ),
+            )
             return
         future.add_done_callback(functools.partial(self._future_done, entry))
 
@@ -238,7 +254,9 @@ class AsyncDispatcher:
             self._report_failure(
                 entry,
                 AsyncDeliveryDropped(
-                    "the signal bus was closed before this async receiver ran (close timed out)"
+                    "the signal bus was closed before this async receiver ran (close timed out)",
+                    culprit=entry.signal,
+                    remedy="give close() a longer timeout, or make the async receivers faster",
                 ),
             )
 

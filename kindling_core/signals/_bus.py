@@ -57,6 +57,8 @@ from blinker._utilities import make_id, make_ref
 
 from kindling_core._names import did_you_mean
 from kindling_core.errors import (
+    SignalArgumentError,
+    SignalArgumentTypeError,
     SignalError,
     UndeclaredSignalError,
     UndeclaredSignalWarning,
@@ -73,6 +75,18 @@ __all__ = ["SignalBus", "BoundSignal", "SignalStats", "ANY"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SELF: Any = object()  # default_sender sentinel: "the bus itself"
+
+
+def _name_of(signal: object) -> str:
+    return signal.name if isinstance(signal, SignalSpec) else str(signal)
+
+
+def _not_a_signal(signal: object) -> SignalArgumentTypeError:
+    return SignalArgumentTypeError(
+        f"signal must be a SignalSpec or a name, not {type(signal).__name__} {signal!r:.80}",
+        culprit=repr(signal)[:80],
+        remedy="pass the SignalSpec a component declares (e.g. execution.signals.PIPE_AFTER) or its name",
+    )
 
 
 @attrs.frozen
@@ -121,7 +135,11 @@ class SignalBus:
         self._on_receiver_error = on_receiver_error
         self._default_sender = self if default_sender is _SELF else default_sender
         if self._default_sender is None:
-            raise ValueError("default_sender must not be None (None means 'the default')")
+            raise SignalArgumentError(
+                "SignalBus(default_sender=None): None means 'the default' in emit(), so it cannot be the default",
+                culprit="default_sender",
+                remedy="leave default_sender out (the bus itself) or pass the object receivers should see",
+            )
         self._namespace = new_namespace()
         self._lock = threading.Lock()
         self._slots: dict[str, Slot] = {}  # declared
@@ -147,13 +165,19 @@ class SignalBus:
         """
         if isinstance(spec_or_name, SignalSpec):
             if doc or emitter:
-                raise TypeError("pass doc and emitter inside the SignalSpec, not to declare()")
+                raise SignalArgumentTypeError(
+                    f"declare({spec_or_name.name!r}, doc=..., emitter=...): a SignalSpec already carries its doc and emitter",
+                    culprit=spec_or_name.name,
+                    remedy="pass doc and emitter inside the SignalSpec, not to declare()",
+                )
             spec = spec_or_name
         elif isinstance(spec_or_name, str):
             spec = SignalSpec(spec_or_name, None, doc=doc, emitter=emitter)
         else:
-            raise TypeError(
-                f"declare() takes a SignalSpec or a signal name, not {type(spec_or_name).__name__}"
+            raise SignalArgumentTypeError(
+                f"declare() takes a SignalSpec or a signal name, not {type(spec_or_name).__name__}",
+                culprit=repr(spec_or_name),
+                remedy="declare SignalSpec('namespace.event', PayloadType, doc=...) or a 'namespace.event' string",
             )
         with self._lock:
             slot = self._slots.get(spec.name)
@@ -276,11 +300,17 @@ class SignalBus:
         weak: bool,
     ) -> None:
         if not callable(receiver):
-            raise TypeError(f"receiver must be callable, got {receiver!r}")
+            raise SignalArgumentTypeError(
+                f"receiver for signal {_name_of(signal)!r} must be callable, got {receiver!r}",
+                culprit=_name_of(signal),
+                remedy="connect a function or bound method taking (sender, **kwargs)",
+            )
         if sender is None:
-            raise ValueError(
-                "sender=None matches nothing (emits without a sender use the bus's "
-                "default_sender); use sender=ANY to receive from every sender"
+            raise SignalArgumentError(
+                f"connect({_name_of(signal)!r}, sender=None): sender=None matches nothing (emits "
+                "without a sender use the bus's default_sender)",
+                culprit=_name_of(signal),
+                remedy="use sender=ANY (the default) to receive from every sender",
             )
         with self._lock:
             slot = self._slot_for_connect(signal)
@@ -317,7 +347,7 @@ class SignalBus:
         spec = signal if isinstance(signal, SignalSpec) else None
         name = spec.name if spec is not None else signal
         if not isinstance(name, str):
-            raise TypeError(f"signal must be a SignalSpec or a name, not {type(signal).__name__}")
+            raise _not_a_signal(signal)
         slot = self._slots.get(name)
         if slot is not None:
             if spec is not None and slot.spec != spec:
@@ -443,7 +473,7 @@ class SignalBus:
             if slot is None:
                 raise self._undeclared(signal, "was emitted but is not declared")
             return slot
-        raise TypeError(f"signal must be a SignalSpec or a name, not {type(signal).__name__}")
+        raise _not_a_signal(signal)
 
     def bound(self, spec_or_name: SignalSpec | str) -> BoundSignal:
         """A handle on one declared signal for hot paths (name and spec resolved once)."""

@@ -7,7 +7,7 @@ requested. Names are resolved lazily from the submodules:
     obtain the SparkSession pipelines run on (:mod:`kindling_core.spark.session`).
 ``ensure_delta_jars`` / ``default_jars_dir``
     fetch or locate the Delta Lake jars (:mod:`kindling_core.spark.jars`).
-``SparkSetupError`` / ``DeltaJarsMissingError``
+``SparkSetupError`` / ``SparkSettingsError`` / ``DeltaJarsMissingError``
     what goes wrong while setting up (:mod:`kindling_core.spark.errors`).
 ``EntityIO`` / ``SparkPipeRunner``
     read and write entities; run one pipe attempt (:mod:`~kindling_core.spark.delta`,
@@ -25,7 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kindling_core.spark.errors import DeltaJarsMissingError, SparkSetupError
+    from kindling_core.spark.errors import DeltaJarsMissingError, SparkSettingsError, SparkSetupError
     from kindling_core.spark.jars import default_jars_dir, ensure_delta_jars
     from kindling_core.spark.session import SparkSettings, get_or_create_session
     from kindling_core.spark.delta import EntityIO
@@ -50,6 +50,7 @@ __all__ = [
     "ensure_delta_jars",
     "default_jars_dir",
     "SparkSetupError",
+    "SparkSettingsError",
     "DeltaJarsMissingError",
     "PYSPARK_VERSION",
     "DELTA_SPARK_VERSION",
@@ -70,6 +71,7 @@ _HOME = {
     "ensure_delta_jars": "jars",
     "default_jars_dir": "jars",
     "SparkSetupError": "errors",
+    "SparkSettingsError": "errors",
     "DeltaJarsMissingError": "errors",
     "PYSPARK_VERSION": "versions",
     "DELTA_SPARK_VERSION": "versions",

@@ -131,7 +131,7 @@ class SparkPipeRunner:
                 raise AttemptCancelled(f"streaming pipe {pipe.id!r} was cancelled", culprit=pipe.id)
         error = query.exception()
         if error is not None:  # pragma: no cover - awaitTermination raises first
-            raise RuntimeError(str(error))
+            raise error  # Spark's StreamingQueryException, cause chain intact for the classifiers
 
     def cancel(self, context: AttemptContext) -> None:
         """Classic: cancel the attempt's job group *and its future jobs* (Spark >= 3.5's

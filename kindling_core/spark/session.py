@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from kindling_core.spark.errors import SparkSetupError
+from kindling_core.spark.errors import SparkSettingsError, SparkSetupError
 from kindling_core.spark.jars import FETCH_COMMAND, default_jars_dir, ensure_delta_jars
 from kindling_core.spark.versions import (
     DELTA_CATALOG_CLASS,
@@ -85,8 +85,12 @@ class SparkSettings:
     delta: bool = True
 
     def __post_init__(self) -> None:
-        if self.shuffle_partitions < 1:
-            raise ValueError(f"shuffle_partitions must be >= 1, got {self.shuffle_partitions}")
+        if isinstance(self.shuffle_partitions, bool) or not isinstance(self.shuffle_partitions, int) or self.shuffle_partitions < 1:
+            raise SparkSettingsError(
+                f"SparkSettings.shuffle_partitions must be an integer >= 1, got {self.shuffle_partitions!r}",
+                setting="shuffle_partitions",
+                remedy="set [tool.kindling.spark] shuffle-partitions (or SparkSettings(shuffle_partitions=...)) to 1 or more",
+            )
         frozen = MappingProxyType({str(k): str(v) for k, v in self.extra_conf.items()})
         object.__setattr__(self, "extra_conf", frozen)
 
