@@ -28,6 +28,7 @@ from the code by ``python -m kindling_core.docgen``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "KindlingError",
@@ -77,11 +78,13 @@ class KindlingError(Exception):
             text += f"\n  remedy: {self.remedy}"
         return text
 
-    def __reduce__(self):  # keep structured fields across pickling (process pools, Spark)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep structured fields across pickling (process pools, Spark)
         return (_rebuild, (type(self), self.message, self.culprit, self.remedy, self.__dict__))
 
 
-def _rebuild(cls, message, culprit, remedy, state):  # pragma: no cover - trivial
+def _rebuild(
+    cls: type[KindlingError], message: str, culprit: str | None, remedy: str | None, state: dict[str, Any]
+) -> KindlingError:  # pragma: no cover - trivial
     obj = cls.__new__(cls)
     KindlingError.__init__(obj, message, culprit=culprit, remedy=remedy)
     obj.__dict__.update(state)
@@ -182,7 +185,7 @@ class PluginImportError(PluginError):
 class PluginConflictError(PluginError):
     """Two distributions claim one plugin id, or two plugins provide one item name."""
 
-    def __init__(self, message: str, *, claimants: Sequence[str], **kwargs):
+    def __init__(self, message: str, *, claimants: Sequence[str], **kwargs: Any):
         self.claimants = tuple(claimants)
         super().__init__(message, **kwargs)
 
@@ -209,7 +212,7 @@ class PluginItemError(PluginError):
     ``__cause__``.
     """
 
-    def __init__(self, message: str, *, item: str, family: str, **kwargs):
+    def __init__(self, message: str, *, item: str, family: str, **kwargs: Any):
         self.item = item
         self.family = family
         super().__init__(message, **kwargs)
@@ -308,7 +311,7 @@ class ReceiverError(SignalError):
     receiver's exception is ``__cause__``.
     """
 
-    def __init__(self, message: str, *, signal: str, receiver: str, **kwargs):
+    def __init__(self, message: str, *, signal: str, receiver: str, **kwargs: Any):
         self.signal = signal
         self.receiver = receiver
         super().__init__(message, culprit=kwargs.pop("culprit", receiver), **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kindling_core.errors import KindlingError
 
@@ -15,7 +15,7 @@ __all__ = ["ExecutionError", "PipeTimeoutError", "RunFailedError", "RunInterrupt
 class ExecutionError(KindlingError):
     """Base of errors raised while running pipes. ``pipe`` names the pipe when known."""
 
-    def __init__(self, message: str, *, pipe: str | None = None, **kwargs):
+    def __init__(self, message: str, *, pipe: str | None = None, **kwargs: Any):
         self.pipe = pipe
         kwargs.setdefault("culprit", pipe)
         super().__init__(message, **kwargs)

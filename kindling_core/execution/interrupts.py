@@ -106,7 +106,7 @@ class _Watcher:
     def _cancel(self) -> None:
         try:
             self.on_interrupt()
-        except Exception:  # the run stops regardless; say why nothing was cancelled
+        except Exception:  # noqa: BLE001 - the run stops regardless; say why nothing was cancelled
             _log.exception("cancelling the running pipes failed")
 
     def read_wakeup_fd(self, reader: socket.socket) -> None:

@@ -83,7 +83,9 @@ class InvalidDimensionError(DeclarationError):
 class InvalidChoiceError(DeclarationError):
     """A field with a fixed set of values (``mode``, ``write``) got something else."""
 
-    def __init__(self, message: str, *, field: str, value: object, choices: Sequence[str], declaration: str | None = None, **kwargs: object):
+    def __init__(
+        self, message: str, *, field: str, value: object, choices: Sequence[str], declaration: str | None = None, **kwargs: object
+    ):
         self.field = field
         self.value = value
         self.choices = tuple(choices)

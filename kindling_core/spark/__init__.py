@@ -25,11 +25,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from kindling_core.spark.delta import EntityIO
     from kindling_core.spark.errors import DeltaJarsMissingError, SparkSettingsError, SparkSetupError
     from kindling_core.spark.jars import default_jars_dir, ensure_delta_jars
-    from kindling_core.spark.session import SparkSettings, get_or_create_session
-    from kindling_core.spark.delta import EntityIO
-    from kindling_core.spark.runner import SparkPipeRunner
     from kindling_core.spark.probe import (
         DeltaVersionProbe,
         ProbeStatus,
@@ -37,6 +35,8 @@ if TYPE_CHECKING:
         probe_entities,
         probe_versions,
     )
+    from kindling_core.spark.runner import SparkPipeRunner
+    from kindling_core.spark.session import SparkSettings, get_or_create_session
     from kindling_core.spark.versions import (
         DELTA_MAVEN_COORDINATES,
         DELTA_SPARK_VERSION,

@@ -147,7 +147,7 @@ class EntityIO:
             # DeltaTable.isDeltaTable on Connect needs the Delta Connect server plugin.
             try:
                 self.spark.sql(f"DESCRIBE DETAIL {_sql_name(entity, location)}").collect()
-            except Exception:  # not a Delta table, or nothing at the location
+            except Exception:  # noqa: BLE001 - not a Delta table, or nothing at the location
                 return False
             return True
         from delta.tables import DeltaTable

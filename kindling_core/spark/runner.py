@@ -68,7 +68,8 @@ class SparkPipeRunner:
         tag (``addTag`` / ``interruptTag``).
         """
         if not is_connect_session(self.spark):
-            self.spark._jvm.SparkSession.setActiveSession(self.spark._jsparkSession)
+            jvm: Any = self.spark._jvm  # a classic session always has its py4j gateway
+            jvm.SparkSession.setActiveSession(self.spark._jsparkSession)
             context = self.spark.sparkContext
             context.setJobGroup(tag, description, interruptOnCancel=True)
             # Its own FAIR scheduler pool (ignored under the default FIFO scheduler), so

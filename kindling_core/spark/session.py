@@ -150,7 +150,7 @@ def get_or_create_session(config: SparkSettings | None = None) -> SparkSession:
     masters (environment variables already set are left alone).
     """
     settings = config if config is not None else SparkSettings()
-    SparkSession = _import_session_class()
+    SparkSession = _import_session_class()  # noqa: N806 - the class, named as pyspark names it
 
     active = SparkSession.getActiveSession()
     if active is not None:

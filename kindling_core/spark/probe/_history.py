@@ -91,7 +91,7 @@ def _probe_history(spark: SparkSession, location: str, since: int | None, max_sc
             latest_only = True
         else:
             latest_only = False
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Spark's error, classified by its text below
         text = str(exc)
         if any(marker in text for marker in _MISSING_MARKERS):
             return VersionInfo(location=location, status=ProbeStatus.MISSING, backend="history")

@@ -195,7 +195,7 @@ class DeltaVersionProbe:
             text = str(exc)
             error = text if location in text else f"{location}: {text}"
             return VersionInfo(location=location, status=ProbeStatus.FAILED, error=error, backend=backend)
-        except Exception as exc:  # a Py4J / gateway error we did not anticipate
+        except Exception as exc:  # noqa: BLE001 - a Py4J / gateway error we did not anticipate: FAILED, never raised
             cls, msg = _java_error(exc)
             return VersionInfo(
                 location=location, status=ProbeStatus.FAILED, error=f"{location}: {cls}: {msg}", backend=backend

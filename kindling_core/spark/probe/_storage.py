@@ -72,8 +72,11 @@ class _HadoopFs:
     """
 
     def __init__(self, spark: SparkSession) -> None:
-        jvm = spark._jvm  # type: ignore[attr-defined]
-        self.conf = spark._jsc.hadoopConfiguration()  # type: ignore[attr-defined]
+        # Classic sessions only (the caller picks the "history" backend on Connect): the py4j
+        # gateway and the JavaSparkContext are there; pyspark types them as optional.
+        jvm: Any = spark._jvm
+        jsc: Any = spark._jsc
+        self.conf = jsc.hadoopConfiguration()
         self.Path = jvm.org.apache.hadoop.fs.Path
         self.stat2Paths = jvm.org.apache.hadoop.fs.FileUtil.stat2Paths
         self.array_to_string = jvm.org.apache.commons.lang3.ArrayUtils.toString
@@ -95,7 +98,7 @@ def _java_error(exc: BaseException) -> tuple[str, str]:
     if java is not None:
         try:
             return str(java.getClass().getName()), str(java.getMessage())
-        except Exception:  # pragma: no cover - broken gateway
+        except Exception:  # noqa: BLE001 # pragma: no cover - broken gateway
             pass
     return type(exc).__name__, str(exc)
 
@@ -123,7 +126,7 @@ class _HadoopLog:
     def list_names(self) -> list[str]:
         try:
             statuses = self.fs.listStatus(self.log_path)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Py4J error, classified by its Java class
             cls, msg = _java_error(exc)
             if cls in _FNF:
                 if self._is_file(self.hfs.Path(self.location)):
@@ -151,34 +154,34 @@ class _HadoopLog:
     def _is_file(self, path: Any) -> bool:
         try:
             return bool(self.fs.getFileStatus(path).isFile())
-        except Exception:
+        except Exception:  # noqa: BLE001 - unreadable counts as not a file
             return False
 
     def read(self, name: str) -> bytes | None:
         where = f"{self.log_text}/{name}"
         try:
             stream = self.fs.open(self.hfs.Path(where))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Py4J error, classified by its Java class
             cls, msg = _java_error(exc)
             if cls in _FNF and "directory" not in msg.lower():
                 return None  # listed, then removed (log cleanup racing the probe)
             raise _Failed(f"cannot read {where}: {cls}: {msg}") from None
         try:
             return bytes(self.hfs.to_byte_array(stream))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Py4J error becomes _Failed
             cls, msg = _java_error(exc)
             raise _Failed(f"cannot read {where}: {cls}: {msg}") from None
         finally:
             try:
                 stream.close()
-            except Exception:  # pragma: no cover
+            except Exception:  # noqa: BLE001 # pragma: no cover - closing after a failed read
                 pass
 
     def mtime_ms(self, name: str) -> int | None:
         where = f"{self.log_text}/{name}"
         try:
             return int(self.fs.getFileStatus(self.hfs.Path(where)).getModificationTime())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any Py4J error, classified by its Java class
             cls, msg = _java_error(exc)
             if cls in _FNF:
                 return None
