@@ -146,11 +146,22 @@ class App:
 
     @property
     def planner(self) -> Planner:
-        """The planner (with its plan cache) of this app."""
+        """The planner (with its plan cache) of this app.
+
+        Its size provider (for the cache heuristics' ``min-size-mb``) is a
+        :class:`~kindling_core.spark.sizes.DeltaSizeProvider`: Delta tables' sizes from their
+        ``_delta_log``, never starting Spark; replace it with ``app.planner.size_provider = fn``.
+        """
         if self._planner is None:
             from kindling_core.planning import Planner
+            from kindling_core.spark.sizes import DeltaSizeProvider, active_session
 
-            self._planner = Planner(config=self.config, registry=self.registry, signals=self.signals)
+            sizes = DeltaSizeProvider(
+                lambda: self.catalog.entities,
+                root=self.config.root,
+                session=lambda: self._spark if self._spark is not None else active_session(),
+            )
+            self._planner = Planner(config=self.config, registry=self.registry, signals=self.signals, size_provider=sizes)
         return self._planner
 
     # ------------------------------------------------------------------ declarations

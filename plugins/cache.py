@@ -17,10 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import CacheHeuristic, CacheRecommendation
-from kindling_core.model.pipe import PipeMode
-from kindling_core.planning.types import BYTES_PER_MB, CacheContext
+from kindling_core.plugin import BYTES_PER_MB, CacheContext, CacheHeuristic, CacheRecommendation, PipeMode, hookimpl
 
 __all__ = ["recommend_shared_consumers", "kindling_cache_heuristics"]
 

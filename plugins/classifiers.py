@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import re
 
-from kindling_core.errors import KindlingError
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import Classification, FailureClassifier, FailureContext, FailureKind
+from kindling_core.plugin import (
+    Classification,
+    FailureClassifier,
+    FailureContext,
+    FailureKind,
+    KindlingError,
+    hookimpl,
+)
 
 #: Markers (error classes, exception names, message fragments) per kind; first match wins,
 #: checked in the order CHECKPOINT, TRANSIENT, PERMANENT.

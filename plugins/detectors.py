@@ -7,8 +7,7 @@ listed, and calling ``detect`` says plainly that it is not available yet.
 
 from __future__ import annotations
 
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import ChangeContext, ChangeDetector, ChangeReport
+from kindling_core.plugin import ChangeContext, ChangeDetector, ChangeReport, hookimpl
 
 
 def _not_yet(name: str):

@@ -9,11 +9,11 @@ message and as ``extra`` fields (``kindling_source``, ``kindling_subject``).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from kindling_core.errorhandling import ERROR_REPORTED
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import ErrorEvent, ErrorHandler
+from kindling_core.plugin import ErrorEvent, ErrorHandler, SignalBus, hookimpl
+
+#: The core declares this signal (payload: the ErrorEvent) on every app's bus.
+ERROR_REPORTED = "errors.error_reported"
 
 
 def log_error(event: ErrorEvent) -> None:
@@ -33,7 +33,7 @@ def log_error(event: ErrorEvent) -> None:
 
 
 @hookimpl
-def kindling_error_handlers(signals: Any) -> list[ErrorHandler]:
+def kindling_error_handlers(signals: SignalBus) -> list[ErrorHandler]:
     """Register ``log`` and ``signal``."""
     bound = signals.bound(ERROR_REPORTED)
     return [

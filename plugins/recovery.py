@@ -17,8 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import FailureKind, RecoveryAction, RecoveryActionKind, RecoveryContext, RecoveryStrategy
+from kindling_core.plugin import (
+    FailureKind,
+    RecoveryAction,
+    RecoveryActionKind,
+    RecoveryContext,
+    RecoveryStrategy,
+    hookimpl,
+)
 
 
 def backoff_delay(attempts_so_far: int, base: float, cap: float) -> float:

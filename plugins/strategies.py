@@ -18,10 +18,7 @@ acyclic graph; ids are sorted inside every generation, so plans are deterministi
 
 from __future__ import annotations
 
-from kindling_core.hookspecs import hookimpl
-from kindling_core.items import ExecutionStrategy
-from kindling_core.model.pipe import PipeMode
-from kindling_core.planning.types import StrategyInput
+from kindling_core.plugin import ExecutionStrategy, PipeMode, StrategyInput, hookimpl
 
 __all__ = ["plan_batch", "plan_streaming", "plan_hybrid", "kindling_execution_strategies"]
 

@@ -39,7 +39,7 @@ from kindling_core.planning import signals as sig
 from kindling_core.planning.errors import CacheHeuristicError, StrategyError
 from kindling_core.planning.graph import PipeGraph
 from kindling_core.planning.plan import ExecutionPlan
-from kindling_core.planning.types import CacheContext, SizeProvider, StrategyInput
+from kindling_core.planning.types import CacheContext, PipeIndex, SizeProvider, StrategyInput
 
 __all__ = ["Planner", "PlanCacheInfo"]
 
@@ -201,7 +201,7 @@ class Planner:
         plugin = _origin(view, name)
         settings = self._config.settings_for(plugin) if plugin else {}
         try:
-            raw = item.plan(StrategyInput(graph, name, settings))
+            raw = item.plan(StrategyInput(graph, name, settings, declared_pipes=PipeIndex(pipes)))
             generations = tuple(tuple(g) for g in raw)
         except KindlingError:
             raise

@@ -47,11 +47,14 @@ Modules
 :mod:`._types` the results and errors; :mod:`._commits` parsing ``_delta_log`` files and
 classifying data changes; :mod:`._log` the log-reading algorithm; :mod:`._storage` its local
 and Hadoop storage backends; :mod:`._history` the ``DESCRIBE HISTORY`` backend; :mod:`._probe`
-:class:`DeltaVersionProbe` and the ``probe_*`` functions. Import from this package only.
+:class:`DeltaVersionProbe` and the ``probe_*`` functions; :mod:`._snapshot` :func:`table_size`,
+a table's size (its latest snapshot's data files) replayed from the same log. Import from this
+package only.
 """
 
 from kindling_core.spark.probe._history import MAINTENANCE_OPERATIONS
 from kindling_core.spark.probe._probe import BACKENDS, DeltaVersionProbe, probe_entities, probe_versions
+from kindling_core.spark.probe._snapshot import TableSize, table_size
 from kindling_core.spark.probe._types import (
     CommitInfo,
     ProbeArgumentError,
@@ -68,6 +71,8 @@ __all__ = [
     "DeltaVersionProbe",
     "probe_versions",
     "probe_entities",
+    "table_size",
+    "TableSize",
     "VersionProbeError",
     "ProbeArgumentError",
     "ProbeTableError",
