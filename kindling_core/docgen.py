@@ -16,6 +16,8 @@ from pathlib import Path
 import attrs
 
 from kindling_core import hookspecs
+from kindling_core._typedoc import render_item, render_payload_types
+from kindling_core.plugin import PAYLOAD_TYPES
 from kindling_core.families import FAMILIES, FAMILY_BY_HOOK
 from kindling_core.signal_catalog import EMITTING_MODULES, core_signals
 
@@ -51,16 +53,17 @@ def render_hooks() -> str:
         opts = getattr(function, "kindling_spec", {}) or {}
         historic = " (historic)" if opts.get("historic") else ""
         out.append(f"\n## `{name}`{historic}\n\n```python\ndef {name}{signature}\n```\n\n")
-        out.append(textwrap.dedent(function.__doc__ or "").strip() + "\n")
+        out.append((inspect.getdoc(function) or "") + "\n")
         family = FAMILY_BY_HOOK.get(name)
         if family is not None:
             item = family.item_type
-            out.append(f"\n**Item type** `kindling_core.{item.__name__}`: {inspect.getdoc(item).splitlines()[0]}\n\n")
-            out.append("\n".join(_fields_table(item)) + "\n")
+            out.append(f"\n**Item type** `kindling_core.plugin.{item.__name__}`: {inspect.getdoc(item).splitlines()[0]}\n")
+            out.append(render_item(item, PAYLOAD_TYPES))
             if family.default:
                 out.append(f"\nDefault: `{family.default}`.\n")
             if family.pinned_last:
                 out.append(f"\nAlways last: {', '.join(f'`{n}`' for n in family.pinned_last)} (built-in).\n")
+    out.append(render_payload_types(PAYLOAD_TYPES))
     return "".join(out)
 
 

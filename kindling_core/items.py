@@ -85,7 +85,9 @@ class Item:
     """Fields every item has. Not registered directly; use a family's subclass."""
 
     name: str = attrs.field(validator=_valid_name)
+    """The name users write in configuration: lowercase words joined by dashes, unique in its family."""
     description: str = attrs.field(validator=_non_empty_text)
+    """One line saying what the item does (shown by ``kindling plugins list --verbose``)."""
 
 
 # --------------------------------------------------------------------------- strategies
@@ -102,6 +104,7 @@ class ExecutionStrategy(Item):
     """
 
     plan: Callable[[StrategyInput], Iterable[Iterable[str]]] = attrs.field(validator=_callable)
+    """``plan(request)``: the generations of pipe ids for the request, every planned pipe once."""
 
 
 # ------------------------------------------------------------------------------- cache
@@ -117,10 +120,15 @@ class CacheRecommendation:
     """
 
     entity: str
+    """Id of the entity to cache."""
     storage_level: str
+    """Spark storage level name, usually ``context.storage_level`` (``MEMORY_AND_DISK``)."""
     reason: str
+    """Why, for humans: shown by ``kindling plan`` and in ``cache.recommended``."""
     heuristic: str = ""
+    """The heuristic that recommended it (filled in by the core when left empty)."""
     size_bytes: int | None = None
+    """The entity's size in bytes when known (``context.size_of(entity)``), else ``None``."""
 
 
 @attrs.frozen
@@ -135,6 +143,7 @@ class CacheHeuristic(Item):
     recommend: Callable[[CacheContext], Iterable[CacheRecommendation]] = attrs.field(
         validator=_callable
     )
+    """``recommend(context)``: zero or more recommendations (a list or a generator)."""
 
 
 # --------------------------------------------------------------------------- failures
@@ -164,10 +173,15 @@ class FailureContext:
     """
 
     error: BaseException
+    """The exception being classified."""
     source: str
+    """Where it happened: ``"pipe"``, ``"stream"``..."""
     subject: str
+    """What failed: the pipe id or the streaming query's name."""
     attempt: int = 1
+    """Which attempt failed, counting from 1."""
     text: str = ""
+    """The messages of the error and of its whole cause chain, one per line (search this)."""
 
     @classmethod
     def of(cls, error: BaseException, *, source: str, subject: str, attempt: int = 1) -> FailureContext:
@@ -187,8 +201,11 @@ class Classification:
     """A classifier's decisive answer: the kind, a reason, and who decided."""
 
     kind: FailureKind
+    """What kind of failure it is; decides retrying and recovery."""
     reason: str
+    """Why, for humans (logged and shown in run results)."""
     classifier: str = ""
+    """The classifier that decided (by convention its item name)."""
 
 
 @attrs.frozen
@@ -201,6 +218,7 @@ class FailureClassifier(Item):
     """
 
     classify: Callable[[FailureContext], Classification | None] = attrs.field(validator=_callable)
+    """``classify(context)``: a :class:`Classification` when sure, else ``None``."""
 
 
 # --------------------------------------------------------------------------- recovery
@@ -224,9 +242,13 @@ class RecoveryContext:
     """What a recovery strategy sees: the failure, its classification and the history."""
 
     failure: FailureContext
+    """The failure: error, source, subject, attempt and cause-chain text."""
     classification: Classification
+    """How the failure classifiers classified it."""
     attempts_so_far: int = 0
+    """Recovery attempts already made for this subject."""
     max_attempts: int = 5
+    """The recovery budget; a strategy should give up once ``attempts_so_far`` reaches it."""
 
 
 @attrs.frozen
@@ -234,9 +256,13 @@ class RecoveryAction:
     """A recovery strategy's decision."""
 
     kind: RecoveryActionKind
+    """What to do: restart, clean start, alert only, give up."""
     reason: str
+    """Why, for humans (logged and signalled)."""
     delay_seconds: float = 0.0
+    """How long to wait before a restart (ignored by the other kinds)."""
     strategy: str = ""
+    """The recovery strategy that decided (by convention its item name)."""
 
 
 @attrs.frozen
@@ -248,6 +274,7 @@ class RecoveryStrategy(Item):
     """
 
     decide: Callable[[RecoveryContext], RecoveryAction | None] = attrs.field(validator=_callable)
+    """``decide(context)``: a :class:`RecoveryAction` when the strategy applies, else ``None``."""
 
 
 # --------------------------------------------------------------------------- changes
@@ -258,8 +285,11 @@ class ChangeContext:
     """What a change detector sees: the watched entity and the last version it reported."""
 
     entity: str
+    """Id of the watched entity (a dimension)."""
     last_version: int | None = None
+    """The version last reported for it (``None`` on the first check)."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
+    """The entity's declared ``options`` (read-only)."""
 
 
 @attrs.frozen
@@ -267,10 +297,15 @@ class ChangeReport:
     """A detector's finding that an entity changed (from one version to another)."""
 
     entity: str
+    """Id of the entity that changed."""
     from_version: int | None
+    """The version it changed from (``context.last_version``)."""
     to_version: int | None
+    """The version it changed to (``None`` if the detector cannot tell)."""
     reason: str
+    """Why this counts as a change, for humans."""
     detector: str = ""
+    """The detector that reported it (by convention its item name)."""
 
 
 @attrs.frozen
@@ -284,6 +319,7 @@ class ChangeDetector(Item):
     """
 
     detect: Callable[[ChangeContext], ChangeReport | None] = attrs.field(validator=_callable)
+    """``detect(context)``: a :class:`ChangeReport` when the entity changed, else ``None``."""
 
 
 # ------------------------------------------------------------------------------ errors
@@ -299,9 +335,13 @@ class ErrorEvent:
     """
 
     error: BaseException
+    """The exception reported."""
     source: str
+    """The component it came from: ``"pipe"``, ``"signal-receiver"``, ``"plugin"``, ``"stream"``..."""
     subject: str
+    """What failed: a pipe id, a receiver name, a plugin id."""
     context: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
+    """Extra read-only facts (attempt, run id, signal...)."""
 
 
 @attrs.frozen
@@ -314,3 +354,4 @@ class ErrorHandler(Item):
     """
 
     handle: Callable[[ErrorEvent], None] = attrs.field(validator=_callable)
+    """``handle(event)``: react to the error; the return value is ignored."""

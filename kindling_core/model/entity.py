@@ -39,17 +39,29 @@ class Entity:
     """
 
     id: str
+    """The entity's id (unique among the app's entities)."""
     path: str | None = None
+    """Storage location (relative paths are resolved against the project root); or ``table``."""
     table: str | None = None
+    """Catalog table name (``catalog.schema.table``); or ``path``."""
     format: str = "delta"
+    """Spark data source format, lowercase."""
     merge_keys: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    """Columns identifying a row, for ``write="merge"``."""
     partition_by: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    """Partition columns used when the table is created."""
     schema: Any = attrs.field(default=None, hash=False)
+    """Declared schema: a DDL string or a Spark ``StructType`` (``None``: the first write's)."""
     kind: str | None = None
+    """What it is; ``"dimension"`` marks a table streaming pipes join."""
     tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    """Free-form labels for plugins (``hot``, ``pii``...)."""
     change_data_feed: bool = False
+    """Delta Change Data Feed is enabled on it."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
+    """Reader/writer options passed to Spark verbatim (read-only)."""
     origin: str = attrs.field(default="", eq=False, repr=False)
+    """Where the entity was declared (``file.py:12``)."""
 
     def __attrs_post_init__(self) -> None:
         check_id(self.id, kind="entity")
@@ -103,6 +115,7 @@ class Entity:
 
     @property
     def is_dimension(self) -> bool:
+        """``kind == "dimension"``."""
         return self.kind == "dimension"
 
     def fingerprint_data(self) -> tuple[Any, ...]:

@@ -43,7 +43,9 @@ class PipeMode(str, enum.Enum):
     """How a pipe runs: a one-off batch job, or a long-running Structured Streaming query."""
 
     BATCH = "batch"
+    """Runs once per run: read the inputs, write the output, done."""
     STREAMING = "streaming"
+    """A long-running Structured Streaming query reading its first input as a stream."""
 
     def __str__(self) -> str:
         return self.value
@@ -53,30 +55,35 @@ class WriteMode(str, enum.Enum):
     """How a pipe writes its output entity."""
 
     OVERWRITE = "overwrite"
+    """Replace the table's contents."""
     APPEND = "append"
+    """Add the rows to the table."""
     MERGE = "merge"
+    """Upsert on the output entity's ``merge_keys``."""
 
     def __str__(self) -> str:
         return self.value
 
 
+# Value → member (the members are ``str`` enums, so a member finds itself here too). A dict
+# lookup instead of ``PipeMode(value)``: the enum call costs a microsecond per declaration.
+_PIPE_MODES: dict[Any, PipeMode] = {mode.value: mode for mode in PipeMode}
+_WRITE_MODES: dict[Any, WriteMode] = {write.value: write for write in WriteMode}
+
+
 def _to_pipe_mode(value: Any) -> Any:
     """``"batch"`` → ``PipeMode.BATCH``; invalid values pass through to be reported with the id."""
-    if type(value) is PipeMode:
-        return value
     try:
-        return PipeMode(value)
-    except ValueError:
+        return _PIPE_MODES.get(value, value)
+    except TypeError:  # unhashable
         return value
 
 
 def _to_write_mode(value: Any) -> Any:
     """``"merge"`` → ``WriteMode.MERGE``; invalid values pass through to be reported with the id."""
-    if type(value) is WriteMode:
-        return value
     try:
-        return WriteMode(value)
-    except ValueError:
+        return _WRITE_MODES.get(value, value)
+    except TypeError:  # unhashable
         return value
 
 
@@ -108,66 +115,73 @@ class Pipe:
     """
 
     id: str
+    """The pipe's id (unique among the app's pipes)."""
     inputs: tuple[str, ...] = attrs.field(converter=str_tuple)
+    """Entity ids the function receives, one DataFrame each, in this order."""
     output: str
+    """Id of the entity the pipe writes."""
     func: Callable[..., Any] = attrs.field(eq=False, hash=False, repr=False)
+    """The transform function."""
     mode: PipeMode = attrs.field(default=PipeMode.BATCH, converter=_to_pipe_mode)
+    """``batch`` or ``streaming``."""
     dimensions: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    """Inputs that are static tables joined by a streaming pipe (their changes can restart it)."""
     tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    """Free-form labels (``critical``, ``finance``...) for strategies, heuristics and selection."""
     write: WriteMode = attrs.field(default=WriteMode.OVERWRITE, converter=_to_write_mode)
+    """How the output is written: ``overwrite``, ``append`` or ``merge``."""
     description: str = ""
+    """One line for humans (default: the first paragraph of the function's docstring)."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
+    """Free-form read-only settings for plugins and runners (``{"sla": "1h"}``)."""
     origin: str = attrs.field(default="", eq=False, repr=False)
+    """Where the pipe was declared (``function f at file.py:12``)."""
 
     def __attrs_post_init__(self) -> None:
-        # Fast path first (declaring 100,000 pipes must be cheap): one regex match per id;
-        # the slow path below only runs to build the precise error message.
+        # Declaring 100,000 pipes must be cheap: every check has a fast path for valid input,
+        # and the precise error message is only built when a check fails.
+        inputs, dimensions = self.inputs, self.dimensions
         match = ID_RE.match
-        if not all(type(x) is str and match(x) for x in (self.id, self.output, *self.inputs, *self.dimensions)):
+        try:
+            valid = match(self.id) and match(self.output) and all(map(match, inputs)) and all(map(match, dimensions))
+        except TypeError:  # not a string
+            valid = False
+        if not valid:
             check_id(self.id, kind="pipe")
-            as_id_tuple(self.inputs, kind="pipe", where="inputs", declaration=self.id)
+            as_id_tuple(inputs, kind="pipe", where="inputs", declaration=self.id)
             check_id(self.output, kind="entity", where="output", declaration=self.id)
-            as_id_tuple(self.dimensions, kind="pipe", where="dimensions", declaration=self.id)
+            as_id_tuple(dimensions, kind="pipe", where="dimensions", declaration=self.id)
         if type(self.mode) is not PipeMode:
             _check_choice(self.id, "mode", self.mode, PipeMode)
         if type(self.write) is not WriteMode:
             _check_choice(self.id, "write", self.write, WriteMode)
-        seen = set(self.inputs)
-        if len(seen) != len(self.inputs):
-            duplicate = next(e for i, e in enumerate(self.inputs) if e in self.inputs[:i])
+        if len(inputs) > 1 and len(set(inputs)) != len(inputs):
+            duplicate = next(e for i, e in enumerate(inputs) if e in inputs[:i])
             raise DeclarationError(
                 f"pipe {self.id!r} lists input {duplicate!r} twice; inputs must be distinct",
                 declaration=self.id,
                 remedy="list each input entity once",
             )
-        for dimension in self.dimensions:
-            if dimension not in seen:
-                raise InvalidDimensionError(
-                    f"pipe {self.id!r} names dimension {dimension!r}, which is not one of its inputs "
-                    f"({', '.join(self.inputs) or 'none'}).{did_you_mean(dimension, self.inputs)}",
-                    pipe=self.id,
-                    dimension=dimension,
-                    inputs=self.inputs,
-                    remedy="add the dimension to inputs= (the function receives it like any input) "
-                    "or remove it from dimensions=",
-                )
-        if self.dimensions and len(set(self.dimensions)) != len(self.dimensions):
-            raise DeclarationError(f"pipe {self.id!r} lists a dimension twice", declaration=self.id)
+        if dimensions:
+            _check_dimensions(self.id, dimensions, inputs)
         for index, tag in enumerate(self.tags):
             if not isinstance(tag, str) or not tag.strip():
                 raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
-        if not callable(self.func):
-            raise DeclarationError(
-                f"pipe {self.id!r}: func must be callable, got {type(self.func).__name__}",
-                declaration=self.id,
-                remedy="decorate a function with @app.pipe(...)",
-            )
-        check_signature(self.id, self.func, self.inputs)
+        func = self.func
+        if type(func) is not types.FunctionType or not _takes_positionally(func, len(inputs)):
+            if not callable(func):
+                raise DeclarationError(
+                    f"pipe {self.id!r}: func must be callable, got {type(func).__name__}",
+                    declaration=self.id,
+                    remedy="decorate a function with @app.pipe(...)",
+                )
+            check_signature(self.id, func, inputs)
         if not self.description:
-            object.__setattr__(self, "description", _summary(self.func))
+            object.__setattr__(self, "description", _summary(func))
 
     @property
     def is_streaming(self) -> bool:
+        """``mode is PipeMode.STREAMING``."""
         return self.mode is PipeMode.STREAMING
 
     def fingerprint_data(self) -> tuple[Any, ...]:
@@ -183,6 +197,22 @@ class Pipe:
             self.write.value,
             canonical(self.options) if self.options else (),
         )
+
+
+def _check_dimensions(pipe_id: str, dimensions: tuple[str, ...], inputs: tuple[str, ...]) -> None:
+    for dimension in dimensions:
+        if dimension not in inputs:
+            raise InvalidDimensionError(
+                f"pipe {pipe_id!r} names dimension {dimension!r}, which is not one of its inputs "
+                f"({', '.join(inputs) or 'none'}).{did_you_mean(dimension, inputs)}",
+                pipe=pipe_id,
+                dimension=dimension,
+                inputs=inputs,
+                remedy="add the dimension to inputs= (the function receives it like any input) "
+                "or remove it from dimensions=",
+            )
+    if len(set(dimensions)) != len(dimensions):
+        raise DeclarationError(f"pipe {pipe_id!r} lists a dimension twice", declaration=pipe_id)
 
 
 def _check_choice(pipe_id: str, field: str, value: Any, enum_type: type[enum.Enum]) -> None:
@@ -229,6 +259,18 @@ def _shape(func: Callable[..., Any]) -> tuple[list[str], int, bool, list[str]] |
         elif parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
             kw_required.append(parameter.name)
     return names, required, has_var, kw_required
+
+
+def _takes_positionally(func: types.FunctionType, count: int) -> bool:
+    """True when the plain function ``func`` accepts ``count`` positional arguments and nothing
+    else is required (the fast path of :func:`check_signature`, which explains a ``False``)."""
+    code = func.__code__
+    if code.co_kwonlyargcount:
+        return False  # keyword-only parameters: let check_signature look at their defaults
+    positional = code.co_argcount
+    defaults = func.__defaults__
+    required = positional - len(defaults) if defaults else positional
+    return required <= count and (count <= positional or bool(code.co_flags & inspect.CO_VARARGS))
 
 
 def check_signature(pipe_id: str, func: Callable[..., Any], inputs: tuple[str, ...]) -> None:

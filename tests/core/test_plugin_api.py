@@ -72,3 +72,28 @@ def test_public_module_imports_without_pyspark() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_hook_reference_documents_every_field_method_and_member_of_the_payloads() -> None:
+    from kindling_core._typedoc import attribute_docs, public_members, summary
+    from kindling_core.docgen import render_hooks
+
+    reference = render_hooks()
+    for cls in api.PAYLOAD_TYPES:
+        assert f"### `{cls.__name__}`" in reference, cls
+        docs = attribute_docs(cls)
+        described = cls is not api.PipeGraph  # its docstrings live with the graph code
+        if issubclass(cls, enum.Enum):
+            for member in cls:
+                assert f"| `{member.name}` | `{member.value!r}` |" in reference
+                assert docs.get(member.name), f"{cls.__name__}.{member.name} has no description"
+            continue
+        for field in attrs.fields(cls) if attrs.has(cls) else ():
+            assert f"| `{field.name}` |" in reference, f"{cls.__name__}.{field.name}"
+            assert docs.get(field.name), f"{cls.__name__}.{field.name} has no attribute docstring"
+        for name, member in public_members(cls):
+            assert f"`{name}(" in reference or f"`{name}` (property" in reference, f"{cls.__name__}.{name}"
+            if described:
+                assert summary(member if isinstance(member, property) else getattr(cls, name)), f"{cls.__name__}.{name} has no docstring"
+    assert "`pipe(pipe_id: str) -> Pipe`" in reference
+    assert "The callable works with: [`StrategyInput`](#strategyinput)." in reference
