@@ -2,7 +2,7 @@
 
 Run ``python benchmarks/bench_signals.py``. Every figure is the minimum over several
 ``timeit`` repeats, in microseconds per emit, measured in this run; ratios are against raw
-``blinker.Signal.send`` with one receiver, measured in the same run (ARCHITECTURE.md §2.7).
+``blinker.Signal.send`` with one receiver, measured in the same run (``docs/architecture.md``, principle 6).
 
 What is measured (all receivers are no-op functions, strong references):
 

@@ -1,6 +1,6 @@
 """Signals: declared, typed-or-keyword, error-isolated notifications over blinker.
 
-Signals *observe* what happened; hooks decide what happens (ARCHITECTURE.md §2.2). A
+Signals *observe* what happened; hooks decide what happens (``docs/architecture.md``, principle 2). A
 receiver can never change the emitter's control flow: its exceptions are reported, not
 raised (unless the bus is configured to propagate them).
 

@@ -1,6 +1,6 @@
 """``SignalBus``: declared, validated, error-isolated signals over one blinker namespace.
 
-A bus belongs to one app (ARCHITECTURE.md §2.4): it owns a private ``blinker.Namespace``,
+A bus belongs to one app (``docs/architecture.md``, principle 4): it owns a private ``blinker.Namespace``,
 the declarations (:class:`SignalSpec`) of every signal its components emit, and, lazily,
 the thread pool of its async receivers. Nothing here runs at import time.
 

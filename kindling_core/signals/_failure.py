@@ -1,6 +1,6 @@
 """``ReceiverFailure``: one receiver's exception, as reported to the bus's error callback.
 
-Signals observe; they never steer (ARCHITECTURE.md §2). So a receiver that raises never
+Signals observe; they never steer (``docs/architecture.md``, principle 2). So a receiver that raises never
 breaks the emitter's work: the bus catches the exception (``Exception`` only —
 ``KeyboardInterrupt`` and ``SystemExit`` still propagate), calls the remaining receivers,
 and reports each failure once, as a :class:`ReceiverFailure`, to ``on_receiver_error`` or,

@@ -1,7 +1,7 @@
 """``SignalSpec``: the declaration of one signal.
 
 A spec is what a component lists in its ``EMITS`` and what a :class:`SignalBus` holds per
-declared name. It has two shapes (the evaluation's "Option C" hybrid):
+declared name. It has two shapes (typed core signals beside keyword-payload extension signals):
 
 typed (``payload_type`` given)
     emitted with exactly one payload object, an instance of ``payload_type``, which must be
