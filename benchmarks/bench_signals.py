@@ -31,7 +31,7 @@ import blinker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kindling_core.signals import SignalBus, SignalSpec  # noqa: E402
+from kindling_core.signals import SignalBus, SignalSpec
 
 
 @attrs.frozen

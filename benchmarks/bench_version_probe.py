@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kindling_core.spark import SparkSettings, get_or_create_session  # noqa: E402
-from kindling_core.spark.probe import ProbeStatus, probe_versions  # noqa: E402
+from kindling_core.spark import SparkSettings, get_or_create_session
+from kindling_core.spark.probe import ProbeStatus, probe_versions
 
 TARGET = 20.0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kindling_core import ErrorHandler
-from kindling_core.errors import PluginError
 from kindling_core.errorhandling import ERROR_REPORTED
+from kindling_core.errors import PluginError
 from kindling_core.testing import RecordingErrorHandler, make_app, plugin_from
 
 

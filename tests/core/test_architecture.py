@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from kindling_core.error_tree import BEGIN, END, exception_classes, render_exception_tree
-from kindling_core.errors import KindlingError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "architecture.md"
@@ -197,7 +196,8 @@ def strip_fences(text: str) -> str:
 def cited_paths(text: str) -> set[str]:
     """Repo paths in inline code (markdown backticks, RST double backticks) and plain prose."""
     found = set()
-    for token in re.findall(r"`+([^`\n]+)`+", text) + re.findall(r"(?<![\w/.])((?:%s)[\w./-]+)" % "|".join(map(re.escape, TOP_LEVEL)), text):
+    prose = r"(?<![\w/.])((?:" + "|".join(map(re.escape, TOP_LEVEL)) + r")[\w./-]+)"
+    for token in re.findall(r"`+([^`\n]+)`+", text) + re.findall(prose, text):
         token = token.strip().split("::")[0].rstrip(".,:;)")
         if any(ch in token for ch in "<>*{} ") or "..." in token:
             continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+
 import pytest
 
 from kindling_core.execution import PipeStatus, RunInterrupted

@@ -76,7 +76,8 @@ def test_duplicate_entity_names_the_existing_declaration() -> None:
 def test_duplicate_pipe_names_the_existing_function() -> None:
     catalog = Catalog()
     catalog.add_pipe("silver.orders", func=two, inputs=["a.x", "b.y"], output="silver.orders")
-    with pytest.raises(DuplicateDeclarationError, match=r"pipe 'silver.orders' is already declared \(function two at .*test_declarations.py:\d+, output 'silver.orders'\)"):
+    expected = r"pipe 'silver.orders' is already declared \(function two at .*test_declarations.py:\d+, output 'silver.orders'\)"
+    with pytest.raises(DuplicateDeclarationError, match=expected):
         catalog.add_pipe("silver.orders", func=lambda a: a, inputs=["a.x"], output="other.out")
 
 
@@ -90,7 +91,11 @@ def test_a_pipe_and_an_entity_may_share_an_id() -> None:
 @pytest.mark.parametrize(
     ("func", "inputs", "fragment"),
     [
-        (lambda a: a, ["x.a", "x.b"], "function <lambda>(a) takes at most 1 positional parameter(s), but the pipe has 2 input(s) (x.a, x.b)"),
+        (
+            lambda a: a,
+            ["x.a", "x.b"],
+            "function <lambda>(a) takes at most 1 positional parameter(s), but the pipe has 2 input(s) (x.a, x.b)",
+        ),
         (two, ["x.a"], "function two(a, b) requires 2 positional parameter(s), but the pipe has 1 input(s) (x.a)"),
         (lambda a, *, key: a, ["x.a"], "requires keyword-only parameter(s) key"),
         (functools.partial(two, 1), ["x.a", "x.b"], "takes at most 1 positional parameter(s)"),

@@ -12,7 +12,6 @@ def make_app(**overrides: Any):
     """An App with the built-in strategies and cache heuristic, default config plus overrides."""
     import kindling_plugins.cache
     import kindling_plugins.strategies
-
     from kindling_core.app import App
 
     config = KindlingConfig()
@@ -37,7 +36,9 @@ def eid(i: int) -> str:
     return f"e.n{i}"
 
 
-def declare_edges(catalog: Any, n: int, edges: Iterable[tuple[int, int]], modes: Sequence[str] | None = None, order: Sequence[int] | None = None) -> None:
+def declare_edges(
+    catalog: Any, n: int, edges: Iterable[tuple[int, int]], modes: Sequence[str] | None = None, order: Sequence[int] | None = None
+) -> None:
     """Declare pipes ``p.n{i}`` writing ``e.n{i}``; ``(u, v)`` makes ``p.n{v}`` read ``e.n{u}``.
 
     Pipes without predecessors read an external ``raw.n{i}``. ``order`` permutes declaration order.

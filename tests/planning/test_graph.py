@@ -18,6 +18,7 @@ from kindling_core.planning import (
     SelfLoopError,
     UnknownPipeError,
 )
+
 from planning_helpers import any_func
 
 ROOT = Path(__file__).resolve().parents[2]

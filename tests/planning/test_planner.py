@@ -7,8 +7,8 @@ import json
 import pytest
 
 from kindling_core.errors import KindlingError, UnknownNameError
-from kindling_core.items import CacheHeuristic, CacheRecommendation, ExecutionStrategy
 from kindling_core.hookspecs import hookimpl
+from kindling_core.items import CacheHeuristic, CacheRecommendation, ExecutionStrategy
 from kindling_core.planning import (
     CacheHeuristicError,
     CycleError,
@@ -19,6 +19,7 @@ from kindling_core.planning import (
     UnknownPipeError,
 )
 from kindling_core.planning import signals as plan_signals
+
 from planning_helpers import make_app
 
 
@@ -270,7 +271,6 @@ def _plugin(**items):
 def test_a_broken_strategy_is_reported_with_its_name_and_plugin() -> None:
     import kindling_plugins.cache
     import kindling_plugins.strategies
-
     from kindling_core.app import App
     from kindling_core.config import KindlingConfig
 
@@ -294,7 +294,6 @@ def test_a_broken_strategy_is_reported_with_its_name_and_plugin() -> None:
 def test_a_broken_heuristic_is_named_and_first_recommendation_wins() -> None:
     import kindling_plugins.cache
     import kindling_plugins.strategies
-
     from kindling_core.app import App
     from kindling_core.config import KindlingConfig
 

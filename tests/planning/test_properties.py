@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kindling_core.model import Catalog
 from kindling_core.planning import CycleError, Planner
+
 from planning_helpers import declare_edges, make_app, pid
 
 STRATEGIES = ("batch", "streaming", "hybrid")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kindling_core.errors import KindlingError
-from kindling_core.plugin import ExecutionStrategy, Pipe, PipeGraph, StrategyInput, WriteMode
 from kindling_core.planning import UnknownPipeError
+from kindling_core.plugin import ExecutionStrategy, Pipe, PipeGraph, StrategyInput, WriteMode
 from kindling_core.testing import make_app, plugin_from
 
 SEEN: dict[str, Pipe] = {}

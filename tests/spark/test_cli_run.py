@@ -140,7 +140,8 @@ def after(rows):
 
 def test_ctrl_c_on_kindling_run_cancels_the_running_pipe_and_exits_130(tmp_path: Path) -> None:
     """The user's Ctrl-C: one SIGINT to a real ``kindling run`` while a Spark job runs."""
-    (tmp_path / "slow_app.py").write_text(textwrap.dedent(SLOW_APP).replace("{marker!r}", repr(str(tmp_path / "udf-started"))), encoding="utf-8")
+    app_source = textwrap.dedent(SLOW_APP).replace("{marker!r}", repr(str(tmp_path / "udf-started")))
+    (tmp_path / "slow_app.py").write_text(app_source, encoding="utf-8")
     (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace("tiny_app:app", "slow_app:app"), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLING_")}
     env["KINDLING_JARS_DIR"] = str(Path(__file__).resolve().parents[2] / ".kindling" / "jars")
