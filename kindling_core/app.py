@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from kindling_core.config import KindlingConfig, load_config, with_overrides
+from kindling_core.config import KindlingConfig
 from kindling_core.errorhandling import ErrorReporter
 from kindling_core.errors import PluginError
 from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
+from kindling_core.overrides import CliOverrides, app_config, overrides_in_effect
 from kindling_core.signal_catalog import core_signals
 from kindling_core.signals import ReceiverFailure, SignalBus
 
@@ -38,8 +39,10 @@ class App:
     ``App()`` reads ``[tool.kindling]`` from the nearest ``pyproject.toml`` (or
     ``config_path``, or an explicit ``config``), applies environment overrides and keyword
     ``overrides`` (``App(strategy="streaming", plugins_config={"disable": ["x"]})`` style keys
-    are the TOML table names with dashes as underscores), loads plugins and declares the core
-    signals. ``plugins`` registers extra plugin objects by id (in-code plugins, tests).
+    are the TOML table names with dashes as underscores), then the ``kindling`` command line's
+    options when ``load_app`` is importing the app's module (``--config`` replaces the file or
+    ``config``), loads plugins and declares the core signals. ``plugins`` registers extra
+    plugin objects by id (in-code plugins, tests).
 
     Raises :class:`~kindling_core.errors.ConfigError` for bad configuration and, in strict
     plugin mode, the first :class:`~kindling_core.errors.PluginError`.
@@ -56,8 +59,11 @@ class App:
         **overrides: Any,
     ) -> None:
         self.name = name
-        base = config if config is not None else load_config(config_path)
-        self.config: KindlingConfig = with_overrides(base, **overrides) if overrides else base
+        #: The command line's options this app was built under (``None`` unless built while
+        #: :func:`kindling_core.loading.load_app` imported its module); they take precedence
+        #: over the file, the environment and ``overrides`` (see :mod:`kindling_core.overrides`).
+        self.cli_overrides: CliOverrides | None = overrides_in_effect()
+        self.config: KindlingConfig = app_config(config, config_path, overrides, self.cli_overrides)
         signals_config = self.config.signals
         self.signals = SignalBus(
             strict=signals_config.strict,
@@ -250,9 +256,11 @@ class App:
         """Plan, then run the plan generation by generation; return every pipe's outcome.
 
         ``on_failure``: ``fail_fast`` | ``continue`` | ``skip_dependents`` (default from
-        ``[tool.kindling.execution]``). ``dry_run`` validates and plans, writes nothing, and
-        does not start Spark. ``concurrency`` (opt-in, default 1 = sequential) runs up to that
-        many independent pipes of a generation at once (see ``docs/design/concurrency.md``).
+        ``[tool.kindling.execution]``). ``dry_run`` plans, checks the planned pipes'
+        declarations (:func:`kindling_core.model.check_pipes`; problems raise
+        :class:`~kindling_core.model.RunCheckError`), writes nothing, and does not start Spark.
+        ``concurrency`` (opt-in, default 1 = sequential) runs up to that many independent
+        pipes of a generation at once (see ``docs/design/concurrency.md``).
         ``runner`` replaces the Spark pipe runner (tests, other engines).
         Ctrl-C cancels the running pipe's Spark jobs and raises
         :class:`~kindling_core.execution.RunInterrupted` carrying the partial result.
@@ -271,6 +279,10 @@ class App:
         )
         plan = self.plan(strategy=strategy, pipes=pipes)
         declared = self.catalog.pipes
+        if dry_run:  # what would certainly fail at run time (RunCheckError)
+            from kindling_core.model import check_pipes
+
+            check_pipes((declared[p] for p in plan.pipes), self.catalog.entities).raise_for_problems()
         graph = plan.graph
         if graph is None:  # plans built outside a planner carry no graph
             from kindling_core.planning import PipeGraph

@@ -82,11 +82,23 @@ class PluginsConfig:
     #: Names added to ``disable`` by ``KINDLING_DISABLE_PLUGINS`` (kept apart so errors can
     #: say where a name came from). Not a TOML key.
     env_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
+    #: Names given to ``--disable-plugin`` / ``--enable-plugin`` (see kindling_core.overrides:
+    #: they win over every other source). Not TOML keys.
+    cli_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
+    cli_enable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
 
     def all_disabled(self) -> tuple[tuple[str, str], ...]:
         """Every disabled name with the place it came from (for error messages)."""
-        return tuple((name, f"tool.kindling.plugins.disable[{i}]") for i, name in enumerate(self.disable)) + tuple(
-            (name, f"env {ENV_DISABLE_PLUGINS}") for name in self.env_disable
+        return (
+            tuple((name, f"tool.kindling.plugins.disable[{i}]") for i, name in enumerate(self.disable))
+            + tuple((name, f"env {ENV_DISABLE_PLUGINS}") for name in self.env_disable)
+            + tuple((name, "--disable-plugin") for name in self.cli_disable)
+        )
+
+    def all_enabled(self) -> tuple[tuple[str, str], ...]:
+        """Every enabled name with the place it came from (for error messages)."""
+        return tuple((name, f"tool.kindling.plugins.enable[{i}]") for i, name in enumerate(self.enable)) + tuple(
+            (name, "--enable-plugin") for name in self.cli_enable
         )
 
 

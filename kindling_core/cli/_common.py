@@ -1,9 +1,11 @@
 """What every ``kindling`` subcommand shares: global options → configuration → app, and errors.
 
-The root group stores a :class:`CliOptions` on the click context; subcommands call
-:func:`config_from` or :func:`app_from` and wrap their work in :func:`reporting_errors`, which
-turns a :class:`~kindling_core.errors.KindlingError` into ``error: ...`` on stderr and exit
-status 2 (never a traceback for a user mistake).
+The root group stores the global options as a :class:`~kindling_core.overrides.CliOverrides`
+on the click context; subcommands call :func:`config_from` or :func:`app_from` (which applies
+the options to the app module's ``App()`` too, see :mod:`kindling_core.overrides`) and wrap
+their work in :func:`reporting_errors`, which turns a
+:class:`~kindling_core.errors.KindlingError` into ``error: ...`` on stderr and exit status 2
+(never a traceback for a user mistake).
 """
 
 from __future__ import annotations
@@ -14,68 +16,87 @@ import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import click
 
-from kindling_core.config import KindlingConfig, load_config, with_overrides
-from kindling_core.errors import KindlingError
+from kindling_core.config import KindlingConfig
+from kindling_core.errors import ConfigError, KindlingError
+from kindling_core.overrides import CliOverrides
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.app import App
+
+__all__ = ["CliOverrides", "app_from", "config_from", "configure_logging", "options_of", "pipe_ids", "reporting_errors"]
 
 EXIT_USAGE = 2
 EXIT_PROBLEMS = 1
 
 
-@attrs.frozen
-class CliOptions:
-    """Global options given before the subcommand."""
-
-    config_path: str | None = None
-    disable_plugins: tuple[str, ...] = ()
-    enable_plugins: tuple[str, ...] = ()
-    no_autoload: bool = False
-    strict_plugins: bool = False
+def options_of(ctx: click.Context) -> CliOverrides:
+    """The global options given before the subcommand (none when run without the root group)."""
+    obj = ctx.find_object(CliOverrides)
+    return obj if obj is not None else CliOverrides()
 
 
-def options_of(ctx: click.Context) -> CliOptions:
-    obj = ctx.find_object(CliOptions)
-    return obj if obj is not None else CliOptions()
+def config_from(ctx: click.Context) -> KindlingConfig:
+    """``--config`` (or the nearest pyproject.toml), the environment, then the CLI's plugin options."""
+    return options_of(ctx).load()
 
 
-def config_from(ctx: click.Context, **overrides: Any) -> KindlingConfig:
-    """Configuration from ``--config`` (or the nearest pyproject), env, then CLI flags."""
-    options = options_of(ctx)
-    config = load_config(options.config_path)
-    plugins: dict[str, Any] = {}
-    if options.disable_plugins:
-        plugins["disable"] = tuple(config.plugins.disable) + options.disable_plugins
-    if options.enable_plugins:
-        plugins["enable"] = tuple(config.plugins.enable) + options.enable_plugins
-    if options.no_autoload:
-        plugins["autoload"] = False
-    if options.strict_plugins:
-        plugins["strict"] = True
-    if plugins:
-        overrides["plugins"] = plugins
-    return with_overrides(config, **overrides) if overrides else config
+def pipe_ids(value: str | None) -> list[str] | None:
+    """``--pipes a,b`` as a list (``None`` when not given); naming no pipe is an error."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ConfigError(f"--pipes {value!r} names no pipe", path="--pipes", remedy="pass --pipes id1,id2, or leave --pipes out for every pipe")
+    return names
 
 
-def app_from(ctx: click.Context, app_ref: str | None = None, **overrides: Any) -> App:
-    """The app named by ``app_ref`` / ``tool.kindling.app``, or a bare app from configuration.
+def _no_app(config: KindlingConfig, verb: str) -> ConfigError:
+    where = str(config.source) if config.source is not None else f"pyproject.toml (none found at or above {config.root})"
+    return ConfigError(
+        f"no app to {verb}: pass --app package.module:attr or set tool.kindling.app in {where}",
+        path="tool.kindling.app",
+        source=str(config.source) if config.source is not None else None,
+        remedy='add app = "pipelines.main:app" under [tool.kindling] (in pyproject.toml or the file '
+        "given to --config), or pass --app",
+    )
 
-    An app loaded by reference keeps its own configuration; CLI plugin flags apply only to a
-    bare app.
+
+def app_from(ctx: click.Context, app_ref: str | None, *, verb: str) -> App:
+    """The app named by ``--app`` or ``tool.kindling.app``, built under the global options.
+
+    The reference is resolved from the configuration's folder (the folder of ``--config`` or
+    of the nearest pyproject.toml; the working directory when there is neither). No reference
+    at all is a :class:`ConfigError` naming ``verb`` (``"run"``, ``"plan"``). In lenient plugin
+    mode every plugin that failed to load gets one warning line on stderr.
     """
-    config = config_from(ctx, **overrides)
+    from kindling_core.loading import load_app
+
+    options = options_of(ctx)
+    config = options.load()
     ref = app_ref or config.app
-    if ref:
-        from kindling_core.model.loading import load_app
+    if not ref:
+        raise _no_app(config, verb)
+    app = load_app(ref, search_path=config.root, overrides=options)
+    warn_failed_plugins(app)
+    return app
 
-        return load_app(ref, search_path=config.root)
-    from kindling_core.app import App
 
-    return App(config=config)
+def warn_failed_plugins(app: App) -> None:
+    """One ``warning: plugin ID (DIST VERSION) ...`` line on stderr per failed plugin (lenient
+    mode only: strict mode has already raised), plus where to look for details."""
+    if app.config.plugins.strict:
+        return
+    from kindling_core.plugins import PluginStatus
+
+    for record in app.registry.plugins:
+        if record.status is not PluginStatus.FAILED:
+            continue
+        lines = (record.error or "").strip().splitlines()
+        first = lines[0] if lines else "no error text"
+        said = first if first.startswith(f"plugin {record.label} ") else f"plugin {record.label} failed: {first}"
+        click.echo(f"warning: {said}; run 'kindling plugins check' for details", err=True)
 
 
 class _BriefFormatter(logging.Formatter):
@@ -113,9 +134,20 @@ def configure_logging(level: str = "WARNING", *, tracebacks: bool = False) -> No
 
 @contextlib.contextmanager
 def reporting_errors() -> Iterator[None]:
-    """Print a KindlingError as ``error: ...`` on stderr and exit 2."""
+    """Print a KindlingError as ``error: ...`` on stderr and exit 2.
+
+    When the error was raised while the user's own code ran (a bad declaration in the app
+    module), an ``  at FILE:LINE`` line names the last place in the user's files it passed,
+    unless the culprit is a command-line option (``path`` ``--disable-plugin``): then the
+    user's code is not what to fix.
+    """
     try:
         yield
     except KindlingError as exc:
+        from kindling_core.loading import raised_at
+
         click.echo(f"error: {exc}", err=True)
+        location = raised_at(exc)
+        if location and not str(getattr(exc, "path", None) or "").startswith("--"):
+            click.echo(f"  at {location}", err=True)
         sys.exit(EXIT_USAGE)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from kindling_core.cli._common import EXIT_PROBLEMS, app_from, reporting_errors
+from kindling_core.cli._common import EXIT_PROBLEMS, app_from, pipe_ids, reporting_errors
 from kindling_core.execution import PipeStatus, PipeTimeoutError, RunInterrupted, RunResult
 from kindling_core.execution import signals as sig
 
@@ -104,13 +104,40 @@ def _invocation() -> str:
     return relative if not relative.startswith("..") else used
 
 
+def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | None, as_json: bool) -> None:
+    """Check the planned pipes' declarations, then run the plan without running anything.
+
+    Prints the plan and what was checked; problems (each with its remedy) go to stderr and
+    exit with status 1, like a run whose pipes fail. ``--json``: one document with the plan,
+    the check and the dry-run result (``null`` when a problem was found).
+    """
+    from kindling_core.model import check_pipes
+
+    check = check_pipes((app.catalog.pipes[pipe_id] for pipe_id in plan.pipes), app.catalog.entities)
+    result = app.run(strategy=strategy, pipes=selected, dry_run=True) if check.ok else None
+    if as_json:
+        document = {"plan": plan.to_dict(), "check": check.to_dict(), "result": result.to_dict() if result else None}
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(plan.to_text())
+        click.echo(f"\ndry run: {check.summary()}")
+        if check.ok:
+            click.echo("dry run: plan is valid; nothing was run or written")
+    if not check.ok:
+        count = len(check.problems)
+        click.echo(f"dry run: {count} problem{'' if count == 1 else 's'} would fail the run:", err=True)
+        for problem in check.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
 @click.command()
 @click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app to run (default: tool.kindling.app).")
 @click.option("--strategy", help="Execution strategy (default: tool.kindling.strategy).")
 @click.option("--pipes", help="Comma-separated pipe ids to run (with what they need).")
 @click.option("--on-failure", type=click.Choice(["fail_fast", "continue", "skip_dependents"]), help="Failure policy.")
 @click.option("--timeout", "timeout_seconds", type=float, help="Per-pipe timeout in seconds (0 = none).")
-@click.option("--dry-run", is_flag=True, help="Validate and print the plan; run and write nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and check the planned pipes' declarations (declared entities, merge keys, merge targets); run and write nothing. Exit 1 on a problem.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout (progress goes to stderr).")
 @click.pass_context
 def run(
@@ -124,18 +151,13 @@ def run(
     as_json: bool,
 ) -> None:
     """Plan and run the app's pipes, with one progress line per pipe and a summary."""
-    selected = [p.strip() for p in pipes.split(",") if p.strip()] if pipes else None
     stream = sys.stderr if as_json else sys.stdout
     with reporting_errors():
-        app = app_from(ctx, app_ref)
+        selected = pipe_ids(pipes)
+        app = app_from(ctx, app_ref, verb="run")
         plan = app.plan(strategy=strategy, pipes=selected)
         if dry_run:
-            result = app.run(strategy=strategy, pipes=selected, dry_run=True)
-            if as_json:
-                click.echo(json.dumps({"plan": plan.to_dict(), "result": result.to_dict()}, indent=2))
-            else:
-                click.echo(plan.to_text())
-                click.echo("\ndry run: plan is valid; nothing was run or written")
+            _dry_run(app, plan, strategy, selected, as_json)
             return
         if not as_json:
             click.echo(f"running {plan.pipe_count} pipes in {len(plan.generations)} generations (strategy {plan.strategy})", file=stream)
@@ -163,7 +185,7 @@ def run(
 def show(ctx: click.Context, entity_id: str, app_ref: str | None, limit: int) -> None:
     """Print the first rows of an entity's table (and its row count)."""
     with reporting_errors():
-        app = app_from(ctx, app_ref)
+        app = app_from(ctx, app_ref, verb=f"look up entity {entity_id!r} in")
         from kindling_core.spark.delta import EntityIO, resolve_location
 
         entity = app.catalog.entity(entity_id)

@@ -21,6 +21,7 @@ __all__ = [
     "DuplicateProducerError",
     "DuplicatePipeError",
     "UnknownPipeError",
+    "PipeNotPlannedError",
     "StrategyError",
     "CacheHeuristicError",
     "format_cycle",
@@ -144,6 +145,21 @@ class UnknownPipeError(PlanningError, LookupError):
             culprit=self.unknown[0] if self.unknown else None,
             remedy="use the id given to @app.pipe (kindling plan lists them)",
         )
+
+
+class PipeNotPlannedError(UnknownPipeError):
+    """A pipe asked of a plan restricted with ``pipes=`` (``--pipes``) that is not in it:
+    declared outside the selection, or not declared at all. ``requested`` is the restriction."""
+
+    def __init__(self, pipe_id: str, planned: Sequence[str], requested: Sequence[str]):
+        super().__init__([pipe_id], planned)
+        self.requested = tuple(requested)
+        self.message = (
+            f"pipe {pipe_id!r} is not in this plan, which is restricted to {', '.join(self.requested)} and "
+            f"the pipes they need.{did_you_mean(pipe_id, self.available)} Planned: {_listing(self.available)}."
+        )
+        self.remedy = "plan without pipes= (or add the pipe to pipes=) to explain it"
+        self.args = (self.message,)
 
 
 class StrategyError(PlanningError):

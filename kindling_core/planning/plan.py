@@ -120,7 +120,17 @@ class ExecutionPlan:
         return True
 
     def explain(self, pipe_id: str) -> Explanation:
-        """Why ``pipe_id`` is in its generation (its longest dependency chain)."""
+        """Why ``pipe_id`` is in its generation (its longest dependency chain).
+
+        A pipe not in this plan raises :class:`~kindling_core.planning.errors.UnknownPipeError`;
+        when the plan is restricted (``pipes=``), the subclass
+        :class:`~kindling_core.planning.errors.PipeNotPlannedError` says so (the pipe may be
+        declared outside the selection: explain it on the unrestricted plan).
+        """
+        if self.requested is not None and pipe_id not in self:
+            from kindling_core.planning.errors import PipeNotPlannedError
+
+            raise PipeNotPlannedError(pipe_id, self.pipes, self.requested)
         generation = self.generation_of(pipe_id)
         graph = self._graph()
         mode = PipeMode(self.modes[pipe_id])

@@ -104,18 +104,21 @@ def select(discovery: Discovery, config: KindlingConfig) -> list[_Working]:
     """Decide, before any import, which candidates load. Unknown names are errors."""
     plugins = config.plugins
     known = list(discovery.candidates) + [c for group in discovery.conflicts for c in group]
-    _check_names(((n, f"tool.kindling.plugins.enable[{i}]") for i, n in enumerate(plugins.enable)), known)
+    _check_names(plugins.all_enabled(), known)
     _check_names(plugins.all_disabled(), known)
     working: list[_Working] = []
     for candidate in discovery.candidates:
         entry = _Working(candidate)
-        disabled_by = next((where for name, where in plugins.all_disabled() if _matches(name, candidate)), None)
-        if disabled_by is not None:
-            entry.status, entry.reason = PluginStatus.DISABLED, f"disabled by {disabled_by}"
-        elif not plugins.autoload and not candidate.builtin and not any(_matches(n, candidate) for n in plugins.enable):
+        disabled_by = [where for name, where in plugins.all_disabled() if _matches(name, candidate)]
+        enabled_by = [where for name, where in plugins.all_enabled() if _matches(name, candidate)]
+        if "--enable-plugin" in enabled_by and "--disable-plugin" not in disabled_by:
+            disabled_by = []  # the command line wins over the file, the environment and the code
+        if disabled_by:
+            entry.status, entry.reason = PluginStatus.DISABLED, f"disabled by {disabled_by[-1]}"
+        elif not plugins.autoload and not candidate.builtin and not enabled_by:
             entry.status, entry.reason = (
                 PluginStatus.DISABLED,
-                "autoload is off and it is not in tool.kindling.plugins.enable",
+                "autoload is off and it is not enabled (tool.kindling.plugins.enable or --enable-plugin)",
             )
         working.append(entry)
     return working

@@ -1,13 +1,16 @@
-"""load_app: references, import failures, missing attributes, non-apps."""
+"""load_app: references, import failures, errors in the user's module, missing attributes, non-apps."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from kindling_core.model import AppLoadError, load_app, parse_app_ref
+from kindling_core.loading import load_app, parse_app_ref
+from kindling_core.model import AppLoadError, SignatureMismatchError
 
 APP_MODULE = """
 from kindling_core.app import App
@@ -100,3 +103,92 @@ def test_malformed_references(ref: str) -> None:
 
 def test_attr_defaults_to_app() -> None:
     assert parse_app_ref("pipelines.orders") == ("pipelines.orders", "app")
+
+
+# ----------------------------------------------------------------------------- the user's own errors
+
+BAD_SIGNATURE = """
+from kindling_core.app import App
+from kindling_core.config import KindlingConfig
+
+app = App(config=KindlingConfig(), entry_points=[])
+app.entity("raw.a", path="lake/a")
+
+@app.pipe("p.b", inputs=["raw.a"], output="s.b")
+def b(a, extra):
+    return a
+"""
+
+
+@pytest.fixture
+def user_files(tmp_path: Path):
+    """Modules named after the test (sys.modules caching cannot hide a bug), forgotten afterwards."""
+    suffix = "".join(c if c.isalnum() else "_" for c in tmp_path.name)
+
+    def write(stem: str, source: str) -> tuple[str, Path]:
+        path = tmp_path / f"{stem}_{suffix}.py"
+        path.write_text(textwrap.dedent(source))
+        return path.stem, path
+
+    yield write
+    for name in [n for n in sys.modules if n.endswith(suffix)]:
+        del sys.modules[name]
+
+
+def test_a_declaration_error_is_raised_as_itself_not_as_an_import_failure(user_files, tmp_path: Path) -> None:
+    module, path = user_files("badsig", BAD_SIGNATURE)
+    with pytest.raises(SignatureMismatchError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert "function b(a, extra) requires 2 positional parameter(s)" in str(info.value)
+    assert "failed to import" not in str(info.value)
+    from kindling_core.loading import raised_at
+
+    assert raised_at(info.value) == f"{path}:8"  # the @app.pipe line, not kindling_core/model/pipe.py
+
+
+def test_an_exception_in_the_module_points_at_the_users_line(user_files, tmp_path: Path) -> None:
+    module, path = user_files("zero", "x = 1\ny = 2\nz = x / 0\n")
+    with pytest.raises(AppLoadError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert str(info.value).startswith(
+        f"module {module!r} of app reference '{module}:app' failed to import: ZeroDivisionError: division by zero "
+        f"(at {path}:3)"
+    )
+
+
+def test_an_exception_raised_in_a_library_points_at_the_users_call(user_files, tmp_path: Path) -> None:
+    module, path = user_files("lib", "import json\n\nsettings = json.loads('{')\n")
+    with pytest.raises(AppLoadError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert "JSONDecodeError" in str(info.value) and f"(at {path}:3)" in str(info.value)
+
+
+def test_an_exception_in_a_module_the_app_imports_points_at_that_module(user_files, tmp_path: Path) -> None:
+    helper, helper_path = user_files("helper", "def load():\n    return {}['missing']\n")
+    module, _ = user_files("uses", f"import {helper}\n\nvalue = {helper}.load()\n")
+    with pytest.raises(AppLoadError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert "KeyError: 'missing'" in str(info.value) and f"(at {helper_path}:2)" in str(info.value)
+
+
+def test_a_syntax_error_names_the_file_and_line(user_files, tmp_path: Path) -> None:
+    module, path = user_files("syntax", "x = 1\ny = (\n")
+    with pytest.raises(AppLoadError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert "failed to import: SyntaxError" in str(info.value) and f"(at {path}:2)" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- the module's place
+
+
+def test_model_does_not_import_the_app_or_the_loader() -> None:
+    """model → loading → app → model was a cycle; model now imports neither."""
+    code = (
+        "import sys, kindling_core.model\n"
+        "assert 'kindling_core.loading' not in sys.modules and 'kindling_core.app' not in sys.modules\n"
+        "from kindling_core.model import load_app\n"  # the old spelling still works, lazily
+        "from kindling_core.loading import load_app as moved\n"
+        "assert load_app is moved\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -91,6 +91,43 @@ def test_explain(project: Path) -> None:
     assert as_json["chain"] == ["bronze.orders", "gold.daily"]
 
 
+def test_explain_a_pipe_outside_the_selection_uses_the_full_plan(project: Path) -> None:
+    result = run("--pipes", "gold.daily", "--explain", "silver.orders")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "pipe 'silver.orders' is not in the selection (--pipes gold.daily and the pipes they need: "
+        "bronze.orders, gold.daily); explained in the full plan:\n"
+        "pipe 'silver.orders' (streaming) is in generation 1 of 2 (strategy 'batch')."
+    )
+    as_json = json.loads(run("--pipes", "gold.daily", "--explain", "silver.orders", "--format", "json").stdout)
+    assert as_json["in_selection"] is False and as_json["chain"] == ["bronze.orders", "silver.orders"]
+    inside = json.loads(run("--pipes", "gold.daily", "--explain", "gold.daily", "--format", "json").stdout)
+    assert inside["in_selection"] is True and inside["generation_count"] == 2
+
+
+def test_explain_an_undeclared_pipe_with_pipes_lists_every_declared_pipe(project: Path) -> None:
+    result = run("--pipes", "gold.daily", "--explain", "silver.ordres")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: unknown pipe id 'silver.ordres' (did you mean 'silver.orders'?). "
+        "Available: bronze.orders, gold.daily, silver.orders."
+    )
+
+
+def test_explain_on_a_restricted_plan_says_the_pipe_is_outside_it(app) -> None:
+    from kindling_core.planning.errors import PipeNotPlannedError
+
+    for pipe_id, inputs, output in [("a.one", [], "e.one"), ("b.two", ["e.one"], "e.two"), ("c.three", ["e.one"], "e.three")]:
+        app.pipe(pipe_id, inputs=inputs, output=output)(lambda *frames: None)
+    with pytest.raises(PipeNotPlannedError) as info:
+        app.plan(pipes=["b.two"]).explain("c.three")
+    assert str(info.value).startswith(
+        "pipe 'c.three' is not in this plan, which is restricted to b.two and the pipes they need. Planned: a.one, b.two."
+    )
+    assert "plan without pipes=" in str(info.value)
+    assert app.plan().explain("c.three").generation == 1
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -101,6 +138,7 @@ def test_explain(project: Path) -> None:
         (("--strategy", "hybird"), "Did you mean 'hybrid'?"),
         (("--pipes", "gold.dialy"), "unknown pipe id 'gold.dialy' (did you mean 'gold.daily'?)"),
         (("--explain", "nope.nope"), "unknown pipe id 'nope.nope'"),
+        (("--pipes", ","), "--pipes ',' names no pipe"),
     ],
 )
 def test_errors_go_to_stderr_with_exit_status_2(project: Path, args: tuple[str, ...], expected: str) -> None:
@@ -116,4 +154,4 @@ def test_no_app_anywhere_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     result = run()
     assert result.exit_code == 2
-    assert "no app to plan: pass --app package.module:attr or set tool.kindling.app" in result.stderr
+    assert f"no app to plan: pass --app package.module:attr or set tool.kindling.app in {tmp_path / 'pyproject.toml'}" in result.stderr
