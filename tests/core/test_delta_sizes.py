@@ -9,6 +9,7 @@ against Delta's own ``DESCRIBE DETAIL`` in tests/spark/test_sizes.py.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,26 +57,21 @@ def write_parquet_checkpoint(path: Path, actions: list[dict[str, Any]]) -> None:
     """A checkpoint in Delta's layout: one row per action, one struct column per action kind."""
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    dv_type = pa.struct([("storageType", pa.string()), ("pathOrInlineDv", pa.string()), ("offset", pa.int32()),
-                         ("sizeInBytes", pa.int32()), ("cardinality", pa.int64())])
-    add_type = pa.struct([("path", pa.string()), ("size", pa.int64()), ("modificationTime", pa.int64()),
-                          ("dataChange", pa.bool_()), ("deletionVector", dv_type)])
-    remove_type = pa.struct([("path", pa.string()), ("deletionTimestamp", pa.int64()), ("dataChange", pa.bool_())])
-    sidecar_type = pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64()), ("modificationTime", pa.int64())])
-    columns: dict[str, list[Any]] = {"add": [], "remove": [], "sidecar": []}
+    dv = pa.struct([("storageType", pa.string()), ("pathOrInlineDv", pa.string()), ("offset", pa.int32()),
+                    ("sizeInBytes", pa.int32()), ("cardinality", pa.int64())])
+    types = {
+        "add": pa.struct([("path", pa.string()), ("size", pa.int64()), ("partitionValues", pa.map_(pa.string(), pa.string())),
+                          ("modificationTime", pa.int64()), ("dataChange", pa.bool_()), ("deletionVector", dv)]),
+        "remove": pa.struct([("path", pa.string()), ("deletionTimestamp", pa.int64()), ("dataChange", pa.bool_())]),
+        "sidecar": pa.struct([("path", pa.string()), ("sizeInBytes", pa.int64()), ("modificationTime", pa.int64())]),
+    }
+    rows: dict[str, list[Any]] = {kind: [] for kind in types}
     for action in actions:
-        (kind, body), = action.items()
-        for name in columns:
-            columns[name].append(
-                {k: v for k, v in body.items() if k in {f.name for f in {"add": add_type, "remove": remove_type, "sidecar": sidecar_type}[name]}}
-                if name == kind else None
-            )
-    table = pa.table({
-        "add": pa.array(columns["add"], type=add_type),
-        "remove": pa.array(columns["remove"], type=remove_type),
-        "sidecar": pa.array(columns["sidecar"], type=sidecar_type),
-    })
-    pq.write_table(table, path)
+        ((kind, body),) = action.items()
+        for column, struct in types.items():
+            names = {struct.field(i).name for i in range(struct.num_fields)}
+            rows[column].append({k: v for k, v in body.items() if k in names} if column == kind else None)
+    pq.write_table(pa.table({column: pa.array(rows[column], type=types[column]) for column in types}), path)
 
 
 def history(table: Path) -> Path:
@@ -96,7 +92,7 @@ def test_json_commits_replayed_add_minus_remove(tmp_path: Path) -> None:
     assert (size.status, size.size_bytes, size.files, size.version, size.backend) == (ProbeStatus.OK, 250, 2, 2, "local")
 
 
-def test_file_uri_and_relative_dv_rewrite_counted_once(tmp_path: Path) -> None:
+def test_file_uri_and_removing_a_file_with_a_deletion_vector(tmp_path: Path) -> None:
     log = history(tmp_path / "t")
     (log / f"{3:020d}.json").write_text(json.dumps(remove("b.parquet", DV)) + "\n", encoding="utf-8")
     assert table_size(f"file://{tmp_path / 't'}").size_bytes == 50
@@ -202,3 +198,27 @@ def test_provider_semantics(tmp_path: Path) -> None:
     provider = DeltaSizeProvider(lambda: entities, root=tmp_path, session=lambda: None)
     assert provider("t") == 5
     assert [provider(e) for e in ("csv", "cat", "remote", "undeclared")] == [None, None, None, None]
+
+
+def test_sizes_and_planning_need_no_pyspark(tmp_path: Path) -> None:
+    write_log(tmp_path / "big", {0: [*HEADER, add("a.parquet", 3 * MB)]})
+    code = f"""
+import sys, importlib.abc
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('pyspark', 'delta'):
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Hide())
+from kindling_core.testing import make_app
+app = make_app(config={{"cache": {{"min-size-mb": 1}}}})
+app.entity("silver.big", path={str(tmp_path / "big")!r})
+for name in ("gold.a", "gold.b"):
+    app.pipe(name, inputs=["silver.big"], output=name)(lambda big: big)
+(rec,) = app.plan().cache_recommendations
+assert rec.size_bytes == {3 * MB}, rec
+assert "pyspark" not in sys.modules
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
