@@ -21,6 +21,18 @@ def _warning_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("warning: plugin acme ")]
 
 
+def _with_plugins_config(arguments: str | None) -> str:
+    """PIPELINE whose code builds ``App(config=KindlingConfig(plugins=PluginsConfig(<arguments>)))``
+    (plain ``App()`` for ``None``)."""
+    if arguments is None:
+        return PIPELINE
+    return PIPELINE.replace(
+        "app = App()",
+        "from kindling_core.config import KindlingConfig, PluginsConfig\n"
+        f"app = App(config=KindlingConfig(plugins=PluginsConfig({arguments})))",
+    )
+
+
 def _configured(project: Project, app_source: str = PIPELINE, extra_toml: str = "") -> tuple[str, str]:
     """The app module and the broken plugin's module, with tool.kindling.app naming the app."""
     app_module = project.module("pipes", app_source)
@@ -94,12 +106,7 @@ def test_enable_plugin_beats_the_file_and_the_environment(project: Project, toml
 
 
 def test_enable_plugin_beats_the_code(project: Project) -> None:
-    source = PIPELINE.replace(
-        "app = App()",
-        "from kindling_core.config import KindlingConfig, PluginsConfig\n"
-        "app = App(config=KindlingConfig(plugins=PluginsConfig(disable=('acme',))))",
-    )
-    _, plugin_module = _configured(project, app_source=source)
+    _, plugin_module = _configured(project, app_source=_with_plugins_config("disable=('acme',)"))
     assert _warning_lines(kindling("plan").stderr) == []
     assert not project.imported(plugin_module)
     project.unload()
@@ -115,30 +122,19 @@ def test_environment_beats_the_file(project: Project) -> None:
     assert not project.imported(plugin_module)
 
 
-@pytest.mark.parametrize(
-    "app_line",
-    ["app = App()", "app = App(config=KindlingConfig(plugins=PluginsConfig(autoload=True)))"],
-    ids=["file-says-autoload", "code-says-autoload"],
-)
-def test_no_autoload_beats_the_file_and_the_code(project: Project, app_line: str) -> None:
-    source = PIPELINE.replace(
-        "app = App()", "from kindling_core.config import KindlingConfig, PluginsConfig\n" + app_line
-    )
+@pytest.mark.parametrize("in_code", [None, "autoload=True"], ids=["file-says-autoload", "code-says-autoload"])
+def test_no_autoload_beats_the_file_and_the_code(project: Project, in_code: str | None) -> None:
+    source = _with_plugins_config(in_code)
     _, plugin_module = _configured(project, app_source=source, extra_toml="[tool.kindling.plugins]\nautoload = true\n")
     result = kindling("--no-autoload", "plan")
     assert result.exit_code == 0, result.output
     assert not project.imported(plugin_module)
 
 
-@pytest.mark.parametrize(
-    "app_line",
-    ["app = App()", "app = App(config=KindlingConfig(plugins=PluginsConfig(strict=False)))"],
-    ids=["file-says-lenient", "code-says-lenient"],
-)
-def test_strict_plugins_beats_the_file_and_the_code_and_names_the_app_line(project: Project, app_line: str) -> None:
-    source = PIPELINE.replace("app = App()", app_line).replace(
-        "from kindling_core import App", "from kindling_core import App\nfrom kindling_core.config import KindlingConfig, PluginsConfig"
-    )
+@pytest.mark.parametrize("in_code", [None, "strict=False"], ids=["file-says-lenient", "code-says-lenient"])
+def test_strict_plugins_beats_the_file_and_the_code_and_names_the_app_line(project: Project, in_code: str | None) -> None:
+    source = _with_plugins_config(in_code)
+    app_line = 1 + next(i for i, line in enumerate(source.splitlines()) if line.startswith("app = App("))
     app_module, _ = _configured(project, app_source=source, extra_toml="[tool.kindling.plugins]\nstrict = false\n")
     lenient = kindling("plan")
     assert lenient.exit_code == 0 and len(_warning_lines(lenient.stderr)) == 1
@@ -147,7 +143,7 @@ def test_strict_plugins_beats_the_file_and_the_code_and_names_the_app_line(proje
     assert result.exit_code == 2
     assert result.stderr.startswith("error: plugin acme (acme-kindling 1.2.0) ")
     assert "libacme.so not found" in result.stderr
-    assert f"  at {project.path_of(app_module)}:5" in result.stderr  # app = App(...)
+    assert f"  at {project.path_of(app_module)}:{app_line}\n" in result.stderr  # app = App(...)
     assert "warning:" not in result.stderr and result.stdout == ""
 
 
@@ -319,3 +315,15 @@ def test_dry_run_json_carries_the_check(project: Project) -> None:
         ("undeclared-input", "silver.orders", "raw.customers"),
         ("undeclared-output", "gold.daily", "gold.daily"),
     ]
+
+
+def test_help_documents_the_precedence(project: Project) -> None:
+    result = kindling("--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert (
+        "Configuration, later wins: 1. defaults 2. [tool.kindling] of the nearest pyproject.toml, or of --config FILE "
+        "3. environment: KINDLING_DISABLE_PLUGINS=a,b KINDLING_DISABLE_PLUGIN_AUTOLOAD=1 "
+        "4. keyword arguments of App(...) in the app's code "
+        "5. these options: --disable-plugin, --enable-plugin, --no-autoload, --strict-plugins"
+    ) in text
