@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from kindling_core.errors import ItemError
 
-__all__ = ["ITEM_NAME_RE", "is_item_name", "check_item_name", "suggest_item_name", "did_you_mean"]
+__all__ = ["ITEM_NAME_RE", "is_item_name", "check_item_name", "suggest_item_name", "did_you_mean", "split_app_ref"]
 
 #: Plugin ids and item names: lowercase ASCII letters and digits in words joined by single
 #: dashes, starting with a letter (``version-poll``, ``databricks-classifier``, ``x2``).
@@ -42,6 +42,18 @@ def check_item_name(name: object, *, what: str = "name") -> str:
         culprit=f"{what} {name!r}",
         remedy=f"rename it to {fixed!r}" if fixed else "give it a lowercase-dashed name such as 'my-item'",
     )
+
+
+def split_app_ref(ref: object) -> tuple[str, str] | None:
+    """``"package.module:attr"`` → ``(module, attr)`` (``attr`` defaults to ``app``; dotted
+    attributes are allowed), or ``None`` when ``ref`` is not that syntax."""
+    if not isinstance(ref, str) or not ref.strip():
+        return None
+    module, _, attr = ref.strip().partition(":")
+    attr = attr or "app"
+    if all(p.isidentifier() for p in module.split(".")) and all(p.isidentifier() for p in attr.split(".")):
+        return module, attr
+    return None
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -38,11 +38,22 @@ class App:
 
     ``App()`` reads ``[tool.kindling]`` from the nearest ``pyproject.toml`` (or
     ``config_path``, or an explicit ``config``), applies environment overrides and keyword
-    ``overrides`` (``App(strategy="streaming", plugins_config={"disable": ["x"]})`` style keys
-    are the TOML table names with dashes as underscores), then the ``kindling`` command line's
-    options when ``load_app`` is importing the app's module (``--config`` replaces the file or
-    ``config``), loads plugins and declares the core signals. ``plugins`` registers extra
-    plugin objects by id (in-code plugins, tests).
+    ``overrides``, then the ``kindling`` command line's options when ``load_app`` is importing
+    the app's module (``--config`` replaces the file or ``config``), loads plugins and declares
+    the core signals. ``plugins`` registers extra plugin objects by id (in-code plugins, tests).
+
+    Keyword overrides are the keys of ``[tool.kindling]`` (dashes or underscores); a table is
+    given as a dict merged into the configured one, checked by the same rules as the TOML.
+    The ``[tool.kindling.plugins]`` table is ``plugins_config=`` (``plugins=`` takes plugin
+    objects)::
+
+        >>> app = App(
+        ...     strategy="streaming",
+        ...     plugins_config={"autoload": False},
+        ...     execution={"on_failure": "skip-dependents", "timeout_seconds": 600},
+        ... )
+        >>> app.config.strategy, app.config.plugins.autoload, app.config.execution.on_failure
+        ('streaming', False, 'skip_dependents')
 
     Raises :class:`~kindling_core.errors.ConfigError` for bad configuration and, in strict
     plugin mode, the first :class:`~kindling_core.errors.PluginError`.
@@ -265,17 +276,25 @@ class App:
         Ctrl-C cancels the running pipe's Spark jobs and raises
         :class:`~kindling_core.execution.RunInterrupted` carrying the partial result.
         """
+        from kindling_core.config import with_arguments
         from kindling_core.execution import ExecutorSettings, FailurePolicy, GenerationExecutor, RetryPolicy
-        execution = self.config.execution
+
+        # the arguments override [tool.kindling.execution], checked by the same rules (a bad
+        # one is a ConfigError naming it, e.g. app.run(timeout_seconds=...))
+        execution = with_arguments(
+            self.config,
+            "app.run",
+            "execution",
+            on_failure=on_failure,
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+            concurrency=concurrency,
+        ).execution
         settings = ExecutorSettings(
-            on_failure=FailurePolicy.parse(on_failure or execution.on_failure, path="tool.kindling.execution.on-failure"),
-            retry=RetryPolicy(
-                max_retries=execution.max_retries if max_retries is None else max_retries,
-                base=execution.retry_backoff_seconds,
-                max_delay=execution.retry_backoff_max_seconds,
-            ),
-            timeout_seconds=execution.timeout_seconds if timeout_seconds is None else timeout_seconds,
-            concurrency=max(1, execution.concurrency if concurrency is None else concurrency),
+            on_failure=FailurePolicy(execution.on_failure),
+            retry=RetryPolicy.from_config(execution),
+            timeout_seconds=execution.timeout_seconds,
+            concurrency=execution.concurrency,
         )
         plan = self.plan(strategy=strategy, pipes=pipes)
         declared = self.catalog.pipes

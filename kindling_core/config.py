@@ -2,17 +2,21 @@
 
 Where configuration comes from, later wins:
 
-1. defaults (the attrs field defaults below);
+1. defaults (the field defaults below);
 2. ``[tool.kindling]`` of the nearest ``pyproject.toml`` upward from the working directory,
    or the file given explicitly (``--config PATH`` / ``load_config(path=...)``);
 3. environment: ``KINDLING_DISABLE_PLUGIN_AUTOLOAD=1`` turns autoload off;
    ``KINDLING_DISABLE_PLUGINS=a,b`` adds to ``plugins.disable``;
-4. explicit overrides (CLI flags, ``App(...)`` arguments) through :func:`with_overrides`.
+4. explicit overrides (``App(...)`` keyword arguments, ``app.run(...)`` arguments, CLI flags)
+   through :func:`with_overrides` / :func:`with_arguments`.
 
-Every table is parsed strictly: an unknown key is a :class:`~kindling_core.errors.ConfigError`
-naming the exact key path (``tool.kindling.plugins.autolaod``) with a did-you-mean; a value of
-the wrong type names its path and the expected type. ``[tool.kindling.settings.<plugin-id>]``
-is free-form: it belongs to that plugin.
+Every value is checked when it is loaded, whatever its source, by the rule declared next to its
+field (:func:`kindling_core.config_rules.setting`): type, range, allowed choices, name syntax
+and cross-key rules. A bad value is a :class:`~kindling_core.errors.ConfigError` naming the
+exact key path (``tool.kindling.execution.timeout-seconds``), where the value came from, what
+is allowed and the remedy; an unknown key names its path with a did-you-mean and the known
+keys of its table. ``[tool.kindling.settings.<plugin-id>]`` is free-form: it belongs to that
+plugin. ``docs/reference/config.md`` is generated from the same fields.
 
 The result is a frozen :class:`KindlingConfig`; nothing here reads or writes global state.
 """
@@ -21,15 +25,31 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_origin
+from typing import Any, ClassVar
 
 import attrs
 
-from kindling_core._names import did_you_mean
+from kindling_core.config_rules import (
+    MAX_SECONDS,
+    SPARK_INT_MAX,
+    SPARK_LOG_LEVELS,
+    STORAGE_LEVELS,
+    SYNTAXES,
+    Origin,
+    Problem,
+    Rule,
+    check,
+    default_of,
+    rule_of,
+    setting,
+    unknown_key_error,
+    value_error,
+)
 from kindling_core.errors import ConfigError
+from kindling_core.failure_policy import FailurePolicy
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,47 +65,81 @@ __all__ = [
     "ChangeDetectorsConfig",
     "ExecutionConfig",
     "SparkConfig",
+    "ENVIRONMENT",
+    "apply_environment",
+    "check_setting",
     "find_pyproject",
     "load_config",
     "parse_config",
+    "setting_rule",
+    "toml_fields",
+    "with_arguments",
     "with_overrides",
 ]
 
 ENV_DISABLE_AUTOLOAD = "KINDLING_DISABLE_PLUGIN_AUTOLOAD"
 ENV_DISABLE_PLUGINS = "KINDLING_DISABLE_PLUGINS"
 
+#: Accepted values of ``KINDLING_DISABLE_PLUGIN_AUTOLOAD`` (any case, surrounding blanks ignored).
+FLAG_WORDS: Mapping[str, bool] = MappingProxyType(
+    {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False, "": False}
+)
 
-def _tuple_of_str(value: Any) -> tuple[str, ...]:
-    return tuple(value)
+#: The environment variables configuration reads, with what they do.
+ENVIRONMENT: Mapping[str, str] = MappingProxyType(
+    {
+        ENV_DISABLE_AUTOLOAD: (
+            "`1`, `true`, `yes` or `on` (any case) turns `tool.kindling.plugins.autoload` off; "
+            "`0`, `false`, `no`, `off` or empty leave it as configured. Any other value is an error."
+        ),
+        ENV_DISABLE_PLUGINS: (
+            "Comma-separated plugin ids (or distribution names) disabled in addition to "
+            "`tool.kindling.plugins.disable`; each must be a plausible plugin id."
+        ),
+    }
+)
 
 
 def _key(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 @attrs.frozen
 class PluginsConfig:
     """``[tool.kindling.plugins]``: which plugins load.
 
-    ``autoload``: load every plugin found through the ``kindling`` entry-point group (the
-    built-in plugins of kindling-core always load unless disabled). With ``autoload = false``
-    only built-ins and the plugins listed in ``enable`` load. ``disable`` blocks plugins before
-    they are imported. ``require`` lists ``"id"`` or ``"id>=1.2"`` that must be active.
-    ``strict`` turns a plugin that fails to import or validate into a fatal error.
+    Built-in plugins of kindling-core always load unless disabled; with ``autoload = false``
+    only they and the plugins listed in ``enable`` load.
     """
 
-    autoload: bool = True
-    enable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    require: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    strict: bool = False
+    TABLE: ClassVar[str] = "tool.kindling.plugins"
+
+    autoload: bool = setting(True, doc="Load every plugin found through the `kindling` entry-point group.")
+    enable: tuple[str, ...] = setting(
+        (), syntax="plugin-name", doc="Plugins to load even when `autoload` is off."
+    )
+    disable: tuple[str, ...] = setting(
+        (), syntax="plugin-name", doc="Plugins blocked before they are imported."
+    )
+    require: tuple[str, ...] = setting(
+        (), syntax="requirement", doc='Plugins that must be active, as `"id"` or `"id>=1.2"`; `kindling plugins check` fails otherwise.'
+    )
+    strict: bool = setting(False, doc="A plugin that fails to import or validate is a fatal error instead of a reported problem.")
     #: Names added to ``disable`` by ``KINDLING_DISABLE_PLUGINS`` (kept apart so errors can
     #: say where a name came from). Not a TOML key.
-    env_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
+    env_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
     #: Names given to ``--disable-plugin`` / ``--enable-plugin`` (see kindling_core.overrides:
     #: they win over every other source). Not TOML keys.
-    cli_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
-    cli_enable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, metadata={"toml": False})
+    cli_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    cli_enable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
     def all_disabled(self) -> tuple[tuple[str, str], ...]:
         """Every disabled name with the place it came from (for error messages)."""
@@ -104,92 +158,131 @@ class PluginsConfig:
 
 @attrs.frozen
 class SignalsConfig:
-    """``[tool.kindling.signals]``: how the signal bus behaves.
+    """``[tool.kindling.signals]``: how the signal bus behaves."""
 
-    ``strict``: connecting to an undeclared signal name raises instead of warning.
-    ``propagate_receiver_errors``: a raising receiver's error reaches the emitter (default:
-    reported to the error handlers and swallowed). ``async_workers`` and ``async_queue_size``
-    bound the thread pool that runs async receivers when no event loop is running.
-    """
+    TABLE: ClassVar[str] = "tool.kindling.signals"
 
-    strict: bool = False
-    propagate_receiver_errors: bool = False
-    async_workers: int = 4
-    async_queue_size: int = 10_000
+    strict: bool = setting(False, doc="Connecting to an undeclared signal name raises instead of warning.")
+    propagate_receiver_errors: bool = setting(
+        False, doc="A raising receiver's error reaches the emitter (default: reported to the error handlers and swallowed)."
+    )
+    async_workers: int = setting(4, minimum=1, doc="Threads that run async receivers when no event loop is running.")
+    async_queue_size: int = setting(10_000, minimum=1, doc="At most this many async deliveries may be pending.")
 
 
 @attrs.frozen
 class ChainConfig:
-    """``order`` and ``disable`` of an ordered family.
+    """``order`` and ``disable`` of an ordered family (failure classifiers, recovery, error handlers)."""
 
-    ``order`` lists item names; ``"..."`` stands for every other item in default order (when
-    absent, the rest follow the listed ones). ``disable`` removes items.
-    """
+    TABLE: ClassVar[str] = ""
 
-    order: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    order: tuple[str, ...] = setting(
+        (),
+        syntax="order",
+        doc='Item names in the order they run; `"..."` stands for every other item in default order '
+        "(when absent, the rest follow the listed ones).",
+    )
+    disable: tuple[str, ...] = setting((), syntax="item-name", doc="Item names removed from the chain.")
 
 
 @attrs.frozen
 class CacheConfig(ChainConfig):
-    """``[tool.kindling.cache]``: cache heuristics' order plus their shared settings.
+    """``[tool.kindling.cache]``: cache heuristics' order plus their shared settings."""
 
-    ``storage_level`` overrides the level heuristics recommend; ``min_size_mb`` is the size
-    under which a known-size entity is not worth caching.
-    """
+    TABLE: ClassVar[str] = "tool.kindling.cache"
 
-    storage_level: str = "MEMORY_AND_DISK"
-    min_size_mb: float = 100.0
+    storage_level: str = setting(
+        "MEMORY_AND_DISK",
+        choices=STORAGE_LEVELS,
+        choices_note="Spark StorageLevel names, any case",
+        spelling=_upper,
+        doc="The storage level cache recommendations carry.",
+    )
+    min_size_mb: float = setting(
+        100.0, minimum=0, unit="MB", doc="A known-size entity smaller than this is not worth caching."
+    )
 
 
 @attrs.frozen
 class ChangeDetectorsConfig:
     """``[tool.kindling.change-detectors]``: the default detector and disabled ones."""
 
-    default: str = "version-poll"
-    disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    TABLE: ClassVar[str] = "tool.kindling.change-detectors"
+
+    default: str = setting("version-poll", syntax="item-name", doc="The change detector used when a pipe names none.")
+    disable: tuple[str, ...] = setting((), syntax="item-name", doc="Change detectors that are not run.")
 
 
 @attrs.frozen
 class ExecutionConfig:
     """``[tool.kindling.execution]``: how runs behave when a pipe fails or hangs.
 
-    ``on_failure``: ``fail_fast`` | ``continue`` | ``skip_dependents``. ``max_retries``
-    (transient failures only), ``retry_backoff_seconds`` (first delay, doubled per attempt, with
-    jitter, capped by ``retry_backoff_max_seconds``), ``timeout_seconds`` per pipe (0 = none),
-    ``concurrency`` pipes at once within a generation (1 = sequential, the default).
+    ``app.run(on_failure=..., max_retries=..., timeout_seconds=..., concurrency=...)`` and
+    ``kindling run --on-failure/--timeout`` override these keys, checked by the same rules.
     """
 
-    on_failure: str = "fail_fast"
-    max_retries: int = 2
-    retry_backoff_seconds: float = 1.0
-    retry_backoff_max_seconds: float = 60.0
-    timeout_seconds: float = 0.0
-    concurrency: int = 1
+    TABLE: ClassVar[str] = "tool.kindling.execution"
+
+    on_failure: str = setting(
+        FailurePolicy.FAIL_FAST.value,
+        choices=FailurePolicy.values(),
+        choices_note="dashes or underscores",
+        spelling=FailurePolicy.spelling,
+        doc="What a run does after a pipe fails for good: stop (`fail_fast`), run every other pipe "
+        "(`continue`), or skip what depends on the failed pipe (`skip_dependents`).",
+    )
+    max_retries: int = setting(2, minimum=0, doc="Retries of a transient failure (permanent failures are never retried).")
+    retry_backoff_seconds: float = setting(
+        1.0, minimum=0, maximum=MAX_SECONDS, unit="seconds", doc="Delay before the first retry; doubled per attempt, with jitter."
+    )
+    retry_backoff_max_seconds: float = setting(
+        60.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        at_least="retry_backoff_seconds",
+        doc="Cap on the delay between retries.",
+    )
+    timeout_seconds: float = setting(
+        0.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="Per-pipe timeout; a pipe running longer is cancelled (its Spark jobs too). 0 = no timeout.",
+    )
+    concurrency: int = setting(
+        1, minimum=1, doc="Pipes of one generation run at once (1 = sequential; see docs/design/concurrency.md)."
+    )
 
 
 @attrs.frozen
 class SparkConfig:
-    """``[tool.kindling.spark]``: the local session the app builds when none is active.
+    """``[tool.kindling.spark]``: the local session the app builds when none is active."""
 
-    ``conf`` is passed to the session builder verbatim (string keys and values).
-    ``log_level`` becomes ``spark.log.level`` (Spark's own logger; ``ERROR`` keeps a terminal
-    readable, ``WARN`` is Spark's default) unless ``conf`` sets it.
-    """
+    TABLE: ClassVar[str] = "tool.kindling.spark"
 
-    master: str = "local[*]"
-    remote: str = ""
-    app_name: str = "kindling"
-    shuffle_partitions: int = 4
-    warehouse_dir: str = ""
-    log_level: str = "ERROR"
-    conf: Mapping[str, str] = attrs.field(
-        factory=dict, converter=lambda m: MappingProxyType({str(k): str(v) for k, v in dict(m).items()})
+    master: str = setting("local[*]", non_empty=True, doc="Spark master of a local session.")
+    remote: str = setting(
+        "", syntax="spark-remote", doc="Spark Connect server to use instead of a local session (`SPARK_REMOTE` also works)."
     )
-
-
-def _frozen_settings(value: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
-    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in dict(value).items()})
+    app_name: str = setting("kindling", non_empty=True, doc="Spark application name.")
+    shuffle_partitions: int = setting(
+        4, minimum=1, maximum=SPARK_INT_MAX, doc="`spark.sql.shuffle.partitions`; small by default because local data is small."
+    )
+    warehouse_dir: str = setting("", doc="`spark.sql.warehouse.dir`, relative to the project root; Spark's default when empty.")
+    log_level: str = setting(
+        "ERROR",
+        choices=SPARK_LOG_LEVELS,
+        choices_note="any case",
+        spelling=_upper,
+        doc="Becomes `spark.log.level` (Spark's own logger) unless `conf` sets it.",
+    )
+    conf: Mapping[str, str] = setting(
+        factory=dict,
+        kind="scalars",
+        doc="Further Spark settings passed to the session builder, as strings. Quote dotted keys: "
+        '`conf = { "spark.sql.session.timeZone" = "UTC" }`.',
+    )
 
 
 @attrs.frozen
@@ -200,19 +293,23 @@ class KindlingConfig:
     paths are resolved against (the file's folder, else the working directory).
     """
 
-    app: str = ""
-    strategy: str = "batch"
-    plugins: PluginsConfig = PluginsConfig()
-    signals: SignalsConfig = SignalsConfig()
-    cache: CacheConfig = CacheConfig()
-    failure_classifiers: ChainConfig = ChainConfig()
-    recovery: ChainConfig = ChainConfig()
-    change_detectors: ChangeDetectorsConfig = ChangeDetectorsConfig()
-    error_handlers: ChainConfig = ChainConfig()
-    execution: ExecutionConfig = ExecutionConfig()
-    spark: SparkConfig = SparkConfig()
-    settings: Mapping[str, Mapping[str, Any]] = attrs.field(
-        factory=dict, converter=_frozen_settings
+    TABLE: ClassVar[str] = "tool.kindling"
+
+    app: str = setting("", syntax="app-ref", doc="The app `kindling run` and `kindling plan` use, as `package.module:attr`.")
+    strategy: str = setting("batch", syntax="item-name", doc="Execution strategy: `batch`, `streaming`, `hybrid` or a plugin's.")
+    plugins: PluginsConfig = setting(PluginsConfig(), doc="Which plugins load.")
+    signals: SignalsConfig = setting(SignalsConfig(), doc="How the signal bus behaves.")
+    cache: CacheConfig = setting(CacheConfig(), doc="Cache heuristics' order and shared settings.")
+    failure_classifiers: ChainConfig = setting(ChainConfig(), doc="Order of the failure classifiers.")
+    recovery: ChainConfig = setting(ChainConfig(), doc="Order of the recovery strategies.")
+    change_detectors: ChangeDetectorsConfig = setting(ChangeDetectorsConfig(), doc="The default change detector.")
+    error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
+    execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")
+    spark: SparkConfig = setting(SparkConfig(), doc="The local Spark session the app builds when none is active.")
+    settings: Mapping[str, Mapping[str, Any]] = setting(
+        factory=dict,
+        kind="tables",
+        doc="`[tool.kindling.settings.<plugin-id>]`: each plugin's own table, free-form here (the plugin checks it).",
     )
     source: Path | None = attrs.field(default=None, eq=False)
     root: Path = attrs.field(factory=Path.cwd, eq=False)
@@ -240,107 +337,91 @@ def _to_plain(value: Any) -> Any:
 
 # ----------------------------------------------------------------------------- parsing
 
-#: Tables whose values are free-form (owned by someone else): no key checking inside.
-_FREE_FORM = {"settings", "conf"}
+
+def toml_fields(cls: type) -> dict[str, attrs.Attribute]:
+    """The TOML keys of a config class (dash spelling) → their fields, in declaration order."""
+    return {_key(f.name): f for f in attrs.fields(cls) if rule_of(f) is not None}
 
 
-def _expected(field_type: Any) -> tuple[type, ...]:
-    """Python types a TOML value may have for a field annotated ``field_type``."""
-    text = field_type if isinstance(field_type, str) else getattr(field_type, "__name__", "")
-    origin = get_origin(field_type)
-    if field_type is bool or text == "bool":
-        return (bool,)
-    if field_type is int or text == "int":
-        return (int,)
-    if field_type is float or text == "float":
-        return (int, float)
-    if field_type is str or text == "str":
-        return (str,)
-    if origin is tuple or text.startswith("tuple"):
-        return (list, tuple)
-    if text.startswith("Mapping") or origin is Mapping:
-        return (dict,)
-    return (object,)
+def _rule(field: attrs.Attribute[Any]) -> Rule:
+    rule = rule_of(field)
+    assert rule is not None, f"{field.name} is not a configuration key"
+    return rule
 
 
-_TYPE_WORDS = {bool: "a boolean", int: "an integer", str: "a string", list: "an array of strings", dict: "a table"}
+def _section(rule: Rule) -> type:
+    assert rule.section is not None, "not a table"
+    return rule.section
 
 
-def _parse_table(cls: type, data: Any, path: str, source: str | None) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path} must be a table, got {type(data).__name__}",
-            path=path,
-            source=source,
-            remedy=f"write it as [{path}] with key = value lines",
-        )
-    fields = {
-        _key(f.name): f
-        for f in attrs.fields(cls)
-        if f.name not in ("source", "root") and f.metadata.get("toml", True)
-    }
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        key_path = f"{path}.{key}"
-        field = fields.get(key)
-        if field is None:
-            hint = did_you_mean(key, fields) or did_you_mean(key.replace("_", "-"), fields)
-            raise ConfigError(
-                f"unknown key {key_path!r} in {source or 'configuration'}.{hint} "
-                f"Known keys of [{path}]: {', '.join(sorted(fields))}.",
-                path=key_path,
-                source=source,
-                remedy="remove the key or fix its spelling",
-            )
-        kwargs[field.name] = _parse_value(field, value, key_path, source)
+def _checked(field: attrs.Attribute[Any], value: Any, path: str, origin: Origin, siblings: Any = None) -> Any:
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - guarded above
-        raise ConfigError(f"invalid [{path}]: {exc}", path=path, source=source) from exc
+        return check(_rule(field), value, siblings)
+    except Problem as problem:
+        raise value_error(problem, path, origin) from None
 
 
-def _parse_value(field: attrs.Attribute, value: Any, path: str, source: str | None) -> Any:
-    field_type = field.type
-    nested = field.default if attrs.has(type(field.default)) else None
-    if nested is not None:
-        return _parse_table(type(nested), value, path, source)
-    expected = _expected(field_type)
-    ok = isinstance(value, expected) and not (expected != (bool,) and isinstance(value, bool) and bool not in expected)
-    if not ok:
-        words = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in expected if t not in (float, tuple))
-        raise ConfigError(
-            f"{path} must be {words}, got {value!r}",
-            path=path,
-            source=source,
-            remedy=f"set {path} to {words}",
+def _parse_table(cls: type, data: Any, path: str, origin: Origin) -> Any:
+    """Check every key of ``data`` against ``cls``'s fields and build the table."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise value_error(
+            Problem("a table", data, remedy=f"write it as [{path}] with key = value lines"), path, origin
         )
-    if list in expected:
-        value = list(value)
-        for index, element in enumerate(value):
-            if not isinstance(element, str):
-                raise ConfigError(
-                    f"{path}[{index}] must be a string, got {element!r}",
-                    path=f"{path}[{index}]",
-                    source=source,
-                    remedy=f"write {path} as an array of strings",
-                )
-    if field.name in _FREE_FORM and isinstance(value, dict) and field.name == "settings":
-        for plugin_id, table in value.items():
-            if not isinstance(table, dict):
-                raise ConfigError(
-                    f"{path}.{plugin_id} must be a table of that plugin's settings",
-                    path=f"{path}.{plugin_id}",
-                    source=source,
-                    remedy=f"write it as [{path}.{plugin_id}]",
-                )
-    return value
+    fields = toml_fields(cls)
+    for key in data:
+        if key not in fields:
+            raise unknown_key_error(str(key), path, fields, origin)
+    values: dict[str, Any] = {}
+    for key, field in fields.items():
+        if key not in data:
+            continue
+        rule = _rule(field)
+        if rule.kind == "section":
+            values[field.name] = _parse_table(_section(rule), data[key], f"{path}.{key}", origin)
+        else:
+            values[field.name] = _checked(field, data[key], f"{path}.{key}", origin)
+    # cross-key rules (``at_least``) see the given values over the defaults
+    for key, field in fields.items():
+        if _rule(field).at_least:
+            current = values.get(field.name, default_of(field))
+            _checked(field, current, f"{path}.{key}", origin, lambda name: values.get(name, default_of(attrs.fields_dict(cls)[name])))
+    return cls(**values)
 
 
 def parse_config(data: Mapping[str, Any], *, source: Path | None = None, root: Path | None = None) -> KindlingConfig:
     """Parse the contents of ``[tool.kindling]`` (a mapping) into a :class:`KindlingConfig`."""
-    source_text = str(source) if source else None
-    parsed = _parse_table(KindlingConfig, dict(data), "tool.kindling", source_text)
+    origin = Origin.of_file(source) if source else Origin()
+    parsed = _parse_table(KindlingConfig, data, KindlingConfig.TABLE, origin)
     return attrs.evolve(parsed, source=source, root=root or (source.parent if source else Path.cwd()))
+
+
+def check_setting(table: str, name: str, value: Any, *, path: str | None = None, origin: Origin | None = None) -> Any:
+    """Check one value of ``[tool.kindling.<table>]`` (``table=""`` for top-level keys) by its rule.
+
+    Returns the canonical value or raises :class:`~kindling_core.errors.ConfigError` naming
+    ``path`` (default: the key path). For callers that take a single value elsewhere (CLI
+    options, :meth:`FailurePolicy.parse`).
+    """
+    cls = _section_class(table) if table else KindlingConfig
+    field = toml_fields(cls)[_key(name)]
+    key_path = path or f"{getattr(cls, 'TABLE', '') or 'tool.kindling.' + _key(table)}.{_key(name)}"
+    return _checked(field, value, key_path, origin or Origin())
+
+
+def setting_rule(table: str, name: str) -> Rule:
+    """The :class:`~kindling_core.config_rules.Rule` of ``[tool.kindling.<table>] <name>``
+    (``table=""`` for top-level keys); ``KeyError`` for an unknown key."""
+    cls = _section_class(table) if table else KindlingConfig
+    return _rule(toml_fields(cls)[_key(name)])
+
+
+def _section_class(table: str) -> type:
+    return _section(_rule(toml_fields(KindlingConfig)[_key(table)]))
+
+
+# ----------------------------------------------------------------------------- loading
 
 
 def find_pyproject(start: Path | None = None) -> Path | None:
@@ -383,7 +464,8 @@ def load_config(
     """Load configuration from ``path`` or the nearest ``pyproject.toml``, then apply env.
 
     A file without ``[tool.kindling]`` gives the defaults. ``path`` may name any TOML file
-    with a ``[tool.kindling]`` table. ``environ`` defaults to ``os.environ``.
+    with a ``[tool.kindling]`` table. ``environ`` defaults to ``os.environ``. Every value is
+    checked here (see the module docstring).
     """
     file = Path(path) if path is not None else find_pyproject(start)
     if file is None:
@@ -397,40 +479,89 @@ def load_config(
 
 
 def apply_environment(config: KindlingConfig, environ: Mapping[str, str]) -> KindlingConfig:
-    """Apply ``KINDLING_DISABLE_PLUGIN_AUTOLOAD`` and ``KINDLING_DISABLE_PLUGINS``."""
+    """Apply ``KINDLING_DISABLE_PLUGIN_AUTOLOAD`` and ``KINDLING_DISABLE_PLUGINS`` (see :data:`ENVIRONMENT`)."""
     plugins = config.plugins
-    flag = environ.get(ENV_DISABLE_AUTOLOAD, "").strip().lower()
-    if flag in ("1", "true", "yes", "on"):
+    raw = environ.get(ENV_DISABLE_AUTOLOAD, "")
+    flag = FLAG_WORDS.get(raw.strip().lower())
+    if flag is None:
+        raise ConfigError(
+            f"environment variable {ENV_DISABLE_AUTOLOAD}={raw!r} is not a yes/no value; accepted "
+            "(any case): 1, 0, true, false, yes, no, on, off, or empty",
+            culprit=ENV_DISABLE_AUTOLOAD,
+            remedy=f"set {ENV_DISABLE_AUTOLOAD}=1 to turn plugin autoload off, or unset it",
+        )
+    if flag:
         plugins = attrs.evolve(plugins, autoload=False)
     extra = [name.strip() for name in environ.get(ENV_DISABLE_PLUGINS, "").split(",") if name.strip()]
+    test, description, _ = SYNTAXES["plugin-name"]
+    for name in extra:
+        if not test(name):
+            raise ConfigError(
+                f"environment variable {ENV_DISABLE_PLUGINS} lists {name!r}, which is not {description}",
+                culprit=ENV_DISABLE_PLUGINS,
+                remedy=f"list plugin ids separated by commas, for example {ENV_DISABLE_PLUGINS}=noisy-plugin,other-plugin",
+            )
     if extra:
         plugins = attrs.evolve(plugins, env_disable=tuple(dict.fromkeys(extra)))
     return config if plugins is config.plugins else attrs.evolve(config, plugins=plugins)
 
 
-def with_overrides(config: KindlingConfig, **sections: Mapping[str, Any] | Any) -> KindlingConfig:
-    """Return ``config`` with values replaced, validated like the TOML (dash or snake keys).
+# ----------------------------------------------------------------------------- overrides
 
-    ``with_overrides(cfg, strategy="streaming", plugins={"disable": ["x"]})`` merges the
-    ``plugins`` table into the existing one and replaces ``strategy``.
+#: Keyword spellings of top-level keys besides the key itself: ``App``'s own ``plugins=``
+#: parameter takes plugin objects, so code overrides the ``[tool.kindling.plugins]`` table
+#: with ``plugins_config=``.
+ALIASES: Mapping[str, str] = MappingProxyType({"plugins_config": "plugins", "plugins-config": "plugins"})
+
+
+def with_overrides(
+    config: KindlingConfig, *, origin: Origin | str = "keyword overrides", **sections: Mapping[str, Any] | Any
+) -> KindlingConfig:
+    """Return ``config`` with values replaced, checked like the TOML (dash or snake keys).
+
+    ``with_overrides(cfg, strategy="streaming", plugins_config={"disable": ["x"]})`` merges the
+    given keys into the existing ``[tool.kindling.plugins]`` table and replaces ``strategy``
+    (``plugins=`` works too; ``plugins_config`` is the spelling ``App`` accepts). A table may
+    also be given as an instance of its config class. ``origin`` is how errors name where
+    the values came from.
     """
+    where = origin if isinstance(origin, Origin) else Origin(origin)
+    fields = toml_fields(KindlingConfig)
     changes: dict[str, Any] = {}
-    fields = {f.name: f for f in attrs.fields(KindlingConfig)}
     for name, value in sections.items():
-        attr = name.replace("-", "_")
-        field = fields.get(attr)
-        if field is None or attr in ("source", "root"):
-            raise ConfigError(
-                f"unknown configuration key {name!r}.{did_you_mean(_key(attr), [_key(f) for f in fields])}",
-                path=f"tool.kindling.{_key(attr)}",
-            )
-        current = getattr(config, attr)
-        if attrs.has(type(current)) and isinstance(value, Mapping):
-            hidden = {f.name for f in attrs.fields(type(current)) if not f.metadata.get("toml", True)}
+        key = _key(ALIASES.get(name, name))
+        field = fields.get(key)
+        if field is None:
+            raise unknown_key_error(_key(name), KindlingConfig.TABLE, fields, where)
+        path = f"{KindlingConfig.TABLE}.{key}"
+        current = getattr(config, field.name)
+        rule = _rule(field)
+        if rule.kind == "section" and isinstance(value, Mapping):
+            section = type(current)
+            hidden = {f.name for f in attrs.fields(section) if rule_of(f) is None}
             merged = {_key(k): v for k, v in attrs.asdict(current, recurse=False).items() if k not in hidden}
-            merged.update({_key(k): v for k, v in value.items()})
-            parsed = _parse_table(type(current), merged, f"tool.kindling.{_key(attr)}", None)
-            changes[attr] = attrs.evolve(parsed, **{name: getattr(current, name) for name in hidden})
+            merged.update({_key(str(k)): v for k, v in value.items()})
+            parsed = _parse_table(section, merged, path, where)
+            changes[field.name] = attrs.evolve(parsed, **{n: getattr(current, n) for n in hidden})
+        elif rule.kind == "section":
+            changes[field.name] = _parse_table(_section(rule), value, path, where)
         else:
-            changes[attr] = _parse_value(field, value, f"tool.kindling.{_key(attr)}", None)
+            changes[field.name] = _checked(field, value, path, where)
     return attrs.evolve(config, **changes)
+
+
+def with_arguments(config: KindlingConfig, function: str, table: str, **arguments: Any) -> KindlingConfig:
+    """``config`` with keys of ``[tool.kindling.<table>]`` set from a function's keyword arguments.
+
+    ``None`` means "not given". Checked by the same rules as the TOML; an error names the
+    argument as written (``app.run(timeout_seconds=...)``) and the key it sets.
+    """
+    given = {name: value for name, value in arguments.items() if value is not None}
+    if not given:
+        return config
+    table_path = f"{KindlingConfig.TABLE}.{_key(table)}"
+    origin = Origin(
+        f"{function}() arguments",
+        spelled={f"{table_path}.{_key(name)}": f"{function}({name}=...)" for name in given},
+    )
+    return with_overrides(config, origin=origin, **{table: given})

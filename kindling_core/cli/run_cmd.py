@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from kindling_core.cli._common import EXIT_PROBLEMS, app_from, pipe_ids, reporting_errors
+from kindling_core.cli._setting_type import SettingType
 from kindling_core.execution import PipeStatus, PipeTimeoutError, RunInterrupted, RunResult
 from kindling_core.execution import signals as sig
 
@@ -135,8 +136,8 @@ def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | No
 @click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app to run (default: tool.kindling.app).")
 @click.option("--strategy", help="Execution strategy (default: tool.kindling.strategy).")
 @click.option("--pipes", help="Comma-separated pipe ids to run (with what they need).")
-@click.option("--on-failure", type=click.Choice(["fail_fast", "continue", "skip_dependents"]), help="Failure policy.")
-@click.option("--timeout", "timeout_seconds", type=float, help="Per-pipe timeout in seconds (0 = none).")
+@click.option("--on-failure", type=SettingType("execution", "on_failure"), help="Failure policy, dashes or underscores (default: tool.kindling.execution.on-failure).")
+@click.option("--timeout", "timeout_seconds", type=SettingType("execution", "timeout_seconds"), help="Per-pipe timeout in seconds, 0 = none (default: tool.kindling.execution.timeout-seconds).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and check the planned pipes' declarations (declared entities, merge keys, merge targets); run and write nothing. Exit 1 on a problem.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout (progress goes to stderr).")
 @click.pass_context

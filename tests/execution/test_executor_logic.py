@@ -98,14 +98,14 @@ def test_continue_runs_dependents_too(app) -> None:
 
 
 def test_policy_from_configuration_and_unknown_policy() -> None:
-    from kindling_core.errors import UnknownNameError
+    from kindling_core.errors import ConfigError
 
     application = make_app(execution={"on-failure": "skip-dependents"})
     diamond(application)
     result = application.run(runner=ScriptedRunner({"p.a": fail(ValueError("x"))}))
     assert result.on_failure == "skip_dependents"
     assert result.outcome("p.e").status is PipeStatus.SUCCEEDED
-    with pytest.raises(UnknownNameError, match="Did you mean 'fail_fast'"):
+    with pytest.raises(ConfigError, match=r"app\.run\(on_failure=\.\.\.\).*Did you mean 'fail_fast'"):
         application.run(runner=ScriptedRunner(), on_failure="fail_fst")
 
 
