@@ -44,9 +44,22 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file with [tool.kindling], used instead of the nearest pyproject.toml (and of any file or config the app's code names); its folder is where the app module is looked up.")
-@click.option("--disable-plugin", "disable_plugins", multiple=True, metavar="ID", help="Disable a plugin before import, whatever enables it (repeatable).")
-@click.option("--enable-plugin", "enable_plugins", multiple=True, metavar="ID", help="Load a plugin even with autoload off or when the file, KINDLING_DISABLE_PLUGINS or the code disable it (repeatable).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML file with [tool.kindling], used instead of the nearest pyproject.toml (and of any file or config "
+    "the app's code names); its folder is where the app module is looked up.",
+)
+@click.option(
+    "--disable-plugin", "disable_plugins", multiple=True, metavar="ID",
+    help="Disable a plugin before import, whatever enables it (repeatable).",
+)
+@click.option(
+    "--enable-plugin", "enable_plugins", multiple=True, metavar="ID",
+    help="Load a plugin even with autoload off or when the file, KINDLING_DISABLE_PLUGINS or the code disable it "
+    "(repeatable).",
+)
 @click.option("--no-autoload", is_flag=True, help="Load only built-in and enabled plugins, whatever the file or the code say.")
 @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is a fatal error, whatever the file or the code say.")
 @click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), help="Level of kindling's log lines on stderr.")

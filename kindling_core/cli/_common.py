@@ -48,7 +48,9 @@ def pipe_ids(value: str | None) -> list[str] | None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
-        raise ConfigError(f"--pipes {value!r} names no pipe", path="--pipes", remedy="pass --pipes id1,id2, or leave --pipes out for every pipe")
+        raise ConfigError(
+            f"--pipes {value!r} names no pipe", path="--pipes", remedy="pass --pipes id1,id2, or leave --pipes out for every pipe"
+        )
     return names
 
 

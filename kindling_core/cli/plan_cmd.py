@@ -30,7 +30,9 @@ FORMATS = ("text", "json", "mermaid", "dot")
 @click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app to plan (default: tool.kindling.app).")
 @click.option("--strategy", metavar="NAME", help="Execution strategy (default: tool.kindling.strategy).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True, help="Output format.")
-@click.option("--explain", "explain", metavar="PIPE", help="Explain why PIPE is in its generation (of the full plan when --pipes leaves it out).")
+@click.option(
+    "--explain", "explain", metavar="PIPE", help="Explain why PIPE is in its generation (of the full plan when --pipes leaves it out)."
+)
 @click.option("--pipes", metavar="ID,ID", help="Plan only these pipes and what they depend on.")
 @click.pass_context
 def plan(ctx: click.Context, app_ref: str | None, strategy: str | None, fmt: str, explain: str | None, pipes: str | None) -> None:

@@ -138,7 +138,12 @@ def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | No
 @click.option("--pipes", help="Comma-separated pipe ids to run (with what they need).")
 @click.option("--on-failure", type=SettingType("execution", "on_failure"), help="Failure policy, dashes or underscores (default: tool.kindling.execution.on-failure).")
 @click.option("--timeout", "timeout_seconds", type=SettingType("execution", "timeout_seconds"), help="Per-pipe timeout in seconds, 0 = none (default: tool.kindling.execution.timeout-seconds).")
-@click.option("--dry-run", is_flag=True, help="Print the plan and check the planned pipes' declarations (declared entities, merge keys, merge targets); run and write nothing. Exit 1 on a problem.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan and check the planned pipes' declarations (declared entities, merge keys, merge targets); "
+    "run and write nothing. Exit 1 on a problem.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout (progress goes to stderr).")
 @click.pass_context
 def run(

@@ -91,8 +91,8 @@ class Project:
         return module
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """The body of a ``project`` fixture: ``yield from project_in(tmp_path, monkeypatch)``."""
     suffix = re.sub(r"\W", "_", tmp_path.name)
     root, site = tmp_path / "project", tmp_path / "site"
     root.mkdir()

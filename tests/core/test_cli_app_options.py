@@ -10,11 +10,19 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from cli_project import PIPELINE, Project, kindling, project  # noqa: F401 (fixture)
+
+from cli_project import PIPELINE, Project, kindling, project_in
 
 WARNING_TAIL = "; run 'kindling plugins check' for details"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    yield from project_in(tmp_path, monkeypatch)
 
 
 def _warning_lines(stderr: str) -> list[str]:
@@ -209,7 +217,10 @@ def test_options_that_cannot_reach_an_already_imported_app_are_an_error(project:
 # ----------------------------------------------------------------------------- no app, --pipes
 
 
-@pytest.mark.parametrize(("command", "verb"), [(["run"], "run"), (["run", "--dry-run"], "run"), (["plan"], "plan"), (["show", "x.y"], "look up entity 'x.y' in")])
+@pytest.mark.parametrize(
+    ("command", "verb"),
+    [(["run"], "run"), (["run", "--dry-run"], "run"), (["plan"], "plan"), (["show", "x.y"], "look up entity 'x.y' in")],
+)
 def test_no_app_configured_is_an_error_with_the_remedy(project: Project, command: list[str], verb: str) -> None:
     pyproject = project.pyproject("[tool.kindling]\n")
     result = kindling(*command)

@@ -58,7 +58,12 @@ def test_a_clean_pipe_has_no_problem_and_the_report_says_what_was_checked() -> N
     [
         ("p.no_output", "undeclared-output", "silver.missing", "pipe 'p.no_output' writes entity 'silver.missing', which is not declared"),
         ("p.no_input", "undeclared-input", "raw.nowhere", "pipe 'p.no_input' reads entity 'raw.nowhere', which is not declared"),
-        ("p.no_keys", "merge-without-keys", "gold.unkeyed", "pipe 'p.no_keys' merges into entity 'gold.unkeyed', which declares no merge_keys"),
+        (
+            "p.no_keys",
+            "merge-without-keys",
+            "gold.unkeyed",
+            "pipe 'p.no_keys' merges into entity 'gold.unkeyed', which declares no merge_keys",
+        ),
         (
             "p.parquet",
             "merge-into-non-delta",
