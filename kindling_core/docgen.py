@@ -2,8 +2,10 @@
 
 ``python -m kindling_core.docgen`` rewrites ``docs/reference/hooks.md``,
 ``docs/reference/signals.md`` and ``docs/reference/config.md`` (rendered by
-:mod:`kindling_core.config_reference`); ``python -m kindling_core.docgen --check`` exits 1 when they are
-stale (a test runs the check, so the docs cannot drift from the declarations).
+:mod:`kindling_core.config_reference`), and the exception tree in ``docs/architecture.md``
+(rendered by :mod:`kindling_core.error_tree`, between its markers);
+``python -m kindling_core.docgen --check`` exits 1 when any is stale (a test runs the check, so
+the docs cannot drift from the declarations).
 """
 
 from __future__ import annotations
@@ -118,6 +120,21 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
+    # The exception tree of docs/architecture.md (the folder above --out), between its markers.
+    architecture = folder.parent / "architecture.md"
+    from kindling_core.error_tree import update_architecture
+
+    current = architecture.read_text(encoding="utf-8") if architecture.is_file() else ""
+    updated = update_architecture(current)
+    if updated is None:
+        print(f"{architecture}: no exception-tree markers (see kindling_core/error_tree.py)", file=sys.stderr)
+        return 1
+    if updated != current:
+        if args.check:
+            stale.append(str(architecture))
+        else:
+            architecture.write_text(updated, encoding="utf-8")
+            print(f"wrote {architecture}")
     if stale:
         print("stale: " + ", ".join(stale) + " (run `python -m kindling_core.docgen`)", file=sys.stderr)
         return 1
