@@ -44,7 +44,7 @@ def attribute_docs(cls: type) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         body = ast.parse(source).body[0].body  # type: ignore[attr-defined]
-        for statement, following in zip(body, body[1:]):
+        for statement, following in zip(body, body[1:], strict=False):
             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
                 name = statement.target.id
             elif isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
@@ -107,11 +107,11 @@ def _cell(text: str) -> str:
 
 
 def _default(field: attrs.Attribute) -> str:
-    default = field.default
+    default: Any = field.default
     if default is attrs.NOTHING:
         return "required"
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return f"`{_value(default.factory())}`" if not default.takes_self else "computed"
+        return "computed" if default.takes_self else f"`{_value(default.factory())}`"
     return f"`{_value(default)}`"
 
 
@@ -136,7 +136,7 @@ def render_type(cls: type, *, qualifier: str = "kindling_core.plugin") -> str:
     if members:
         out.append("\n| method or property | meaning |\n|---|---|\n")
         for name, member in members:
-            if isinstance(member, property):
+            if isinstance(member, property) and member.fget is not None:
                 returns = _annotation(inspect.signature(member.fget).return_annotation)
                 shown = f"`{name}` (property{', ' + returns if returns else ''})"
                 meaning = summary(member)

@@ -19,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from kindling_core._convert import frozen_mapping
 from kindling_core.model.entity import Entity
 from kindling_core.model.pipe import Pipe, PipeMode
 from kindling_core.planning.errors import PlanningError, UnknownPipeError
@@ -89,7 +90,7 @@ class StrategyInput:
     """The planned pipe graph (already restricted to the requested pipes and their producers)."""
     strategy: str = ""
     """The name this strategy was selected under."""
-    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
     """The strategy's plugin settings, ``[tool.kindling.settings.<plugin-id>]`` (read-only, possibly empty)."""
     declared_pipes: Mapping[str, Pipe] = attrs.field(default=None, converter=_pipe_mapping, eq=False, repr=False)
     """Pipe id → declared :class:`~kindling_core.model.Pipe` (may hold pipes outside the planned graph; use :meth:`pipe`)."""
@@ -186,7 +187,7 @@ class CacheContext:
     """The plan: generations of pipe ids, in the order they run."""
     graph: PipeGraph
     """The planned pipe graph."""
-    entities: Mapping[str, Entity] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    entities: Mapping[str, Entity] = attrs.field(factory=dict, converter=frozen_mapping)
     """Entity id → declared :class:`~kindling_core.model.Entity` (implicit references are absent)."""
     storage_level: str = "MEMORY_AND_DISK"
     """``[tool.kindling.cache] storage-level``: the level to recommend."""

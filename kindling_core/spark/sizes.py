@@ -53,7 +53,7 @@ def active_session() -> Any:
         from pyspark.sql import SparkSession
 
         return SparkSession.getActiveSession()
-    except Exception:  # a half-initialised or stopped context
+    except Exception:  # noqa: BLE001 - a half-initialised or stopped context: no session
         return None
 
 
@@ -93,7 +93,7 @@ class DeltaSizeProvider:
             return None
         try:
             return self.size_of(entity)
-        except Exception as exc:  # advisory: never let a size break planning
+        except Exception as exc:  # noqa: BLE001 - sizes are advisory: never let one break planning
             logger.debug("size of entity %r unknown: %s: %s", entity_id, type(exc).__name__, exc)
             return None
 

@@ -4,7 +4,17 @@ Nothing here is loaded automatically. Use the functions directly, or opt in to t
 fixtures with ``pytest_plugins = ["kindling_core.testing.pytest_plugin"]`` in a
 ``conftest.py`` (or ``pytest -p kindling_core.testing.pytest_plugin``).
 
-Typical use::
+What is here:
+
+* :func:`make_app` / :func:`make_registry` / :func:`make_config`: an app, a registry or a
+  config from kindling's built-in plugins plus exactly the plugins you pass (inline objects by
+  id, or :class:`FakeEntryPoint` objects), ignoring whatever else is installed;
+* :class:`ScriptedRunner` and :func:`fail`: run a pipeline through the real executor
+  (classifiers, retries, failure policies, signals) without Spark, pipe by pipe scripted;
+* :class:`RecordingErrorHandler`: an error-handler plugin that keeps every event;
+* :func:`plugin_from`: a plugin object from plain hook functions.
+
+``docs/plugins.md`` shows them at work on a complete plugin. Typical use::
 
     from kindling_core.testing import make_app, RecordingErrorHandler
 

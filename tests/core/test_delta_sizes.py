@@ -41,7 +41,8 @@ def remove(path: str, dv: dict[str, Any] | None = None) -> dict[str, Any]:
 DV = {"storageType": "u", "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^", "offset": 1, "sizeInBytes": 36, "cardinality": 1}
 HEADER = [
     {"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}},
-    {"metaData": {"id": "t", "format": {"provider": "parquet", "options": {}}, "schemaString": "{}", "partitionColumns": [], "configuration": {}}},
+    {"metaData": {"id": "t", "format": {"provider": "parquet", "options": {}}, "schemaString": "{}",
+                  "partitionColumns": [], "configuration": {}}},
 ]
 
 
@@ -121,9 +122,13 @@ def test_multi_part_and_v2_checkpoints_with_sidecars(tmp_path: Path) -> None:
     log = write_log(tmp_path / "v2", {6: [add("z.parquet", 1)]})
     (log / "_sidecars").mkdir()
     write_parquet_checkpoint(log / "_sidecars" / "0a1b.parquet", [add("x.parquet", 7), add("y.parquet", 8)])
+    top_level = [
+        {"checkpointMetadata": {"version": 5}},
+        {"sidecar": {"path": "0a1b.parquet", "sizeInBytes": 1, "modificationTime": 1}},
+        add("w.parquet", 100),
+    ]
     (log / f"{5:020d}.checkpoint.80a083e8-7026-4e79-81be-64bd76c43a11.json").write_text(
-        "\n".join(json.dumps(a) for a in [{"checkpointMetadata": {"version": 5}}, {"sidecar": {"path": "0a1b.parquet", "sizeInBytes": 1, "modificationTime": 1}}, add("w.parquet", 100)]),
-        encoding="utf-8",
+        "\n".join(json.dumps(a) for a in top_level), encoding="utf-8"
     )
     size = table_size(str(tmp_path / "v2"))
     assert (size.size_bytes, size.files, size.version) == (116, 4, 6)
@@ -155,9 +160,10 @@ def test_missing_and_unanswerable_logs(tmp_path: Path) -> None:
 
 
 def test_remote_paths_need_a_session_and_bad_arguments_raise() -> None:
-    remote = table_size("abfss://lake@acct.dfs.core.windows.net/orders")
+    location = "abfss://lake@acct.dfs.core.windows.net/orders"
+    remote = table_size(location)
     assert remote.status is ProbeStatus.FAILED
-    assert remote.error == "abfss://lake@acct.dfs.core.windows.net/orders: reading a _delta_log on this storage needs a classic Spark session (a JVM)"
+    assert remote.error == f"{location}: reading a _delta_log on this storage needs a classic Spark session (a JVM)"
     with pytest.raises(ProbeArgumentError, match="location must be a non-empty string, got ''"):
         table_size("")
     with pytest.raises(ProbeArgumentError, match="backend='hadoop' needs a classic SparkSession; none was given"):

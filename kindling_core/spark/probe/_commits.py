@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from kindling_core.spark.probe._types import CommitInfo, _Failed
 
-__all__ = ["_COMMIT_RE", "_parse_commit", "_parse_last_checkpoint", "_complete_checkpoints"]
+__all__ = ["_COMMIT_RE", "_CHECKPOINT_RE", "_json_actions", "_parse_commit", "_parse_last_checkpoint", "_complete_checkpoints"]
 
 _COMMIT_RE = re.compile(r"^(\d{20})\.json$")
 _CHECKPOINT_RE = re.compile(r"^(\d{20})\.checkpoint(?:\.(\d{10})\.(\d{10}))?(?:\.[^.]+)?\.(?:parquet|json)$")
 _DATA_ACTIONS = ("add", "remove", "cdc")
 
 
-def _parse_commit(raw: bytes, *, where: str, version: int, mtime: Callable[[], int | None]) -> CommitInfo:
-    """Parse one commit file (newline-delimited JSON actions) into a :class:`CommitInfo`."""
-    operation: str | None = None
-    ict: int | None = None
-    data_change = version == 0
-    kinds: set[str] = set()
+def _json_actions(raw: bytes, where: str) -> Iterator[tuple[str, Any]]:
+    """``(kind, body)`` of every action in a newline-delimited JSON log file, in order."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -35,16 +32,25 @@ def _parse_commit(raw: bytes, *, where: str, version: int, mtime: Callable[[], i
             raise _Failed(f"{where} line {number} is not JSON: {exc}") from None
         if not isinstance(action, dict):
             raise _Failed(f"{where} line {number} is not a JSON object")
-        for kind, body in action.items():
-            kinds.add(kind)
-            if kind == "commitInfo" and isinstance(body, dict):
-                op = body.get("operation")
-                operation = op if isinstance(op, str) else None
-                value = body.get("inCommitTimestamp")
-                if isinstance(value, int) and not isinstance(value, bool):
-                    ict = value
-            elif kind in _DATA_ACTIONS and isinstance(body, dict) and body.get("dataChange") is True:
-                data_change = True
+        yield from action.items()
+
+
+def _parse_commit(raw: bytes, *, where: str, version: int, mtime: Callable[[], int | None]) -> CommitInfo:
+    """Parse one commit file (newline-delimited JSON actions) into a :class:`CommitInfo`."""
+    operation: str | None = None
+    ict: int | None = None
+    data_change = version == 0
+    kinds: set[str] = set()
+    for kind, body in _json_actions(raw, where):
+        kinds.add(kind)
+        if kind == "commitInfo" and isinstance(body, dict):
+            op = body.get("operation")
+            operation = op if isinstance(op, str) else None
+            value = body.get("inCommitTimestamp")
+            if isinstance(value, int) and not isinstance(value, bool):
+                ict = value
+        elif kind in _DATA_ACTIONS and isinstance(body, dict) and body.get("dataChange") is True:
+            data_change = True
     return CommitInfo(
         version=version,
         timestamp_ms=ict if ict is not None else mtime(),

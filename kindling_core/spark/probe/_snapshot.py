@@ -27,13 +27,12 @@ Parquet checkpoints are read with pyarrow (imported on first need; Databricks, F
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kindling_core.spark.probe._commits import _CHECKPOINT_RE, _COMMIT_RE
+from kindling_core.spark.probe._commits import _CHECKPOINT_RE, _COMMIT_RE, _json_actions
 from kindling_core.spark.probe._log import _Log
 from kindling_core.spark.probe._probe import DeltaVersionProbe
 from kindling_core.spark.probe._storage import _java_error, _LocalLog
@@ -97,23 +96,6 @@ def _added(body: Any, where: str) -> tuple[_FileKey, int]:
     return key, size
 
 
-def _json_actions(raw: bytes, where: str) -> Iterator[tuple[str, Any]]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _Failed(f"{where} is not UTF-8: {exc}") from None
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            action = json.loads(line)
-        except ValueError as exc:
-            raise _Failed(f"{where} line {number} is not JSON: {exc}") from None
-        if not isinstance(action, dict):
-            raise _Failed(f"{where} line {number} is not a JSON object")
-        yield from action.items()
-
-
 def _parquet_actions(raw: bytes, where: str) -> Iterator[tuple[str, Any]]:
     """``add`` and ``sidecar`` actions of a Parquet checkpoint (only the columns needed)."""
     try:
@@ -131,7 +113,7 @@ def _parquet_actions(raw: bytes, where: str) -> Iterator[tuple[str, Any]]:
                 names = {struct.field(i).name for i in range(struct.num_fields)}
                 columns += [f"{column}.{name}" for name in fields if name in names]
         table = parquet.read(columns=columns) if columns else None
-    except Exception as exc:  # pyarrow raises its own error types for corrupt files
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types for corrupt files
         raise _Failed(f"cannot read {where}: {type(exc).__name__}: {exc}") from None
     if table is None:
         return
@@ -278,6 +260,6 @@ def table_size(location: str, spark: SparkSession | None = None, *, backend: str
         return TableSize(location=location, status=ProbeStatus.FAILED, error=error, backend=log.name if log else None)
     except ProbeArgumentError:
         raise
-    except Exception as exc:  # a Py4J / gateway error we did not anticipate
+    except Exception as exc:  # noqa: BLE001 - a Py4J / gateway error we did not anticipate
         cls, msg = _java_error(exc)
         return TableSize(location=location, status=ProbeStatus.FAILED, error=f"{location}: {cls}: {msg}")
