@@ -25,7 +25,9 @@ What can go wrong, and what is raised:
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import importlib.util
 import os
 import site
 import sys
@@ -61,35 +63,52 @@ def parse_app_ref(ref: str) -> tuple[str, str]:
     return module, attr
 
 
+def _folder(path: str) -> str:
+    return os.path.join(os.path.realpath(path), "")
+
+
+@functools.lru_cache(maxsize=1)
+def _kindling_dirs() -> tuple[str, ...]:
+    """kindling_core's folder and the built-in plugins' (``kindling_plugins``, found, not imported)."""
+    folders = [os.path.dirname(os.path.abspath(__file__))]
+    spec = importlib.util.find_spec("kindling_plugins")
+    if spec is not None and spec.submodule_search_locations:
+        folders.extend(spec.submodule_search_locations)
+    return tuple(_folder(folder) for folder in folders)
+
+
 def _library_dirs() -> tuple[str, ...]:
-    """Folders whose files are not the user's: kindling_core, the standard library, site-packages."""
+    """Folders whose files are not the user's: kindling's, the standard library, site-packages."""
     paths = sysconfig.get_paths()
     folders = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
     folders.update(getattr(site, "getsitepackages", list)())
-    folders.add(os.path.dirname(os.path.abspath(__file__)))
-    return tuple(os.path.join(os.path.realpath(folder), "") for folder in folders)
+    return _kindling_dirs() + tuple(_folder(folder) for folder in folders)
+
+
+def _last_frame(exc: BaseException, excluded: tuple[str, ...]) -> str | None:
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        name = frame.filename
+        if not name.startswith("<") and not os.path.realpath(name).startswith(excluded):
+            return f"{name}:{frame.lineno}"
+    return None
 
 
 def raised_at(exc: BaseException) -> str | None:
     """``file:line`` of the last traceback frame of ``exc`` in the user's own files.
 
-    The user's files are those outside kindling_core, the standard library and site-packages
-    (and not ``<frozen ...>`` pseudo-files). A ``SyntaxError`` names its own file and line.
+    The user's files are those outside kindling (kindling_core and its built-in plugins), the
+    standard library and site-packages (and not ``<frozen ...>`` pseudo-files). A ``SyntaxError`` names its own file and line.
     ``None`` when no frame qualifies.
     """
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
         return f"{exc.filename}:{exc.lineno}"
-    libraries = _library_dirs()
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        name = frame.filename
-        if name.startswith("<") or os.path.realpath(name).startswith(libraries):
-            continue
-        return f"{name}:{frame.lineno}"
-    return None
+    return _last_frame(exc, _library_dirs())
 
 
 def _where(exc: BaseException) -> str:
-    location = raised_at(exc)
+    """`` (at FILE:LINE)``: :func:`raised_at`, else (an app installed in site-packages) the
+    last frame outside kindling."""
+    location = raised_at(exc) or _last_frame(exc, _kindling_dirs())
     return f" (at {location})" if location else ""
 
 

@@ -171,6 +171,19 @@ def test_an_exception_in_a_module_the_app_imports_points_at_that_module(user_fil
     assert "KeyError: 'missing'" in str(info.value) and f"(at {helper_path}:2)" in str(info.value)
 
 
+def test_an_app_installed_in_site_packages_still_names_its_line(user_files, tmp_path: Path, monkeypatch) -> None:
+    import site
+
+    from kindling_core.loading import raised_at
+
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(tmp_path)])  # the module is "installed"
+    module, path = user_files("installed", "x = 1\ny = 2\nz = x / 0\n")
+    with pytest.raises(AppLoadError) as info:
+        load_app(f"{module}:app", search_path=tmp_path)
+    assert raised_at(info.value.__cause__) is None  # not the user's own files...
+    assert f"ZeroDivisionError: division by zero (at {path}:3)" in str(info.value)  # ...but still the line
+
+
 def test_a_syntax_error_names_the_file_and_line(user_files, tmp_path: Path) -> None:
     module, path = user_files("syntax", "x = 1\ny = (\n")
     with pytest.raises(AppLoadError) as info:
