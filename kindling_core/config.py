@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -108,6 +108,23 @@ def _tuple_of_str(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _plugin_names(source: str, said: str, example: str) -> Callable[[Any, attrs.Attribute[Any], tuple[str, ...]], None]:
+    """Validator of plugin names that do not come from TOML: ``source`` (an environment
+    variable, a CLI option) ``said`` each name; the rule is the TOML ``disable`` key's."""
+    test, description, _ = SYNTAXES["plugin-name"]
+
+    def validate(instance: Any, attribute: attrs.Attribute[Any], names: tuple[str, ...]) -> None:
+        for name in names:
+            if not isinstance(name, str) or not test(name):
+                raise ConfigError(
+                    f"{said} {name!r}, which is not {description}",
+                    culprit=source,
+                    remedy=f"give plugin ids, for example {example}",
+                )
+
+    return validate
+
+
 def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
@@ -135,11 +152,23 @@ class PluginsConfig:
     strict: bool = setting(False, doc="A plugin that fails to import or validate is a fatal error instead of a reported problem.")
     #: Names added to ``disable`` by ``KINDLING_DISABLE_PLUGINS`` (kept apart so errors can
     #: say where a name came from). Not a TOML key.
-    env_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    env_disable: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple_of_str,
+        validator=_plugin_names(
+            ENV_DISABLE_PLUGINS, f"environment variable {ENV_DISABLE_PLUGINS} lists", f"{ENV_DISABLE_PLUGINS}=noisy-plugin,other-plugin"
+        ),
+    )
     #: Names given to ``--disable-plugin`` / ``--enable-plugin`` (see kindling_core.overrides:
     #: they win over every other source). Not TOML keys.
-    cli_disable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
-    cli_enable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
+    cli_disable: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_tuple_of_str,
+        validator=_plugin_names("--disable-plugin", "--disable-plugin got", "--disable-plugin noisy-plugin"),
+    )
+    cli_enable: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple_of_str, validator=_plugin_names("--enable-plugin", "--enable-plugin got", "--enable-plugin my-plugin")
+    )
 
     def all_disabled(self) -> tuple[tuple[str, str], ...]:
         """Every disabled name with the place it came from (for error messages)."""
@@ -226,7 +255,7 @@ class ExecutionConfig:
     on_failure: str = setting(
         FailurePolicy.FAIL_FAST.value,
         choices=FailurePolicy.values(),
-        choices_note="dashes or underscores",
+        choices_note="dashes or underscores, any case",
         spelling=FailurePolicy.spelling,
         doc="What a run does after a pipe fails for good: stop (`fail_fast`), run every other pipe "
         "(`continue`), or skip what depends on the failed pipe (`skip_dependents`).",
@@ -493,15 +522,7 @@ def apply_environment(config: KindlingConfig, environ: Mapping[str, str]) -> Kin
     if flag:
         plugins = attrs.evolve(plugins, autoload=False)
     extra = [name.strip() for name in environ.get(ENV_DISABLE_PLUGINS, "").split(",") if name.strip()]
-    test, description, _ = SYNTAXES["plugin-name"]
-    for name in extra:
-        if not test(name):
-            raise ConfigError(
-                f"environment variable {ENV_DISABLE_PLUGINS} lists {name!r}, which is not {description}",
-                culprit=ENV_DISABLE_PLUGINS,
-                remedy=f"list plugin ids separated by commas, for example {ENV_DISABLE_PLUGINS}=noisy-plugin,other-plugin",
-            )
-    if extra:
+    if extra:  # each must be a plugin id (the field's validator says so, naming the variable)
         plugins = attrs.evolve(plugins, env_disable=tuple(dict.fromkeys(extra)))
     return config if plugins is config.plugins else attrs.evolve(config, plugins=plugins)
 

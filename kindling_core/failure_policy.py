@@ -19,8 +19,8 @@ class FailurePolicy(str, enum.Enum):
     pipe, including dependents of the failed one (they read whatever their inputs hold).
     ``skip_dependents``: skip every pipe downstream of the failed one, run the rest.
 
-    Configuration and the CLI accept dashes for underscores (``fail-fast``); :meth:`spelling`
-    is that one rule.
+    Configuration and the CLI accept dashes for underscores and any case (``Fail-Fast``);
+    :meth:`spelling` is that one rule.
     """
 
     FAIL_FAST = "fail_fast"
@@ -29,10 +29,10 @@ class FailurePolicy(str, enum.Enum):
 
     @staticmethod
     def spelling(value: object) -> object:
-        """The canonical spelling of ``value`` (dashes become underscores); non-strings unchanged."""
+        """The canonical spelling of ``value`` (lower case, dashes become underscores); non-strings unchanged."""
         if isinstance(value, FailurePolicy):
             return value.value
-        return value.replace("-", "_") if isinstance(value, str) else value
+        return value.lower().replace("-", "_") if isinstance(value, str) else value
 
     @classmethod
     def values(cls) -> tuple[str, ...]:

@@ -205,3 +205,11 @@ def test_fail_fast_with_a_dash_works_in_toml(tmp_path: Path) -> None:
     config = write_project(tmp_path, '[tool.kindling.execution]\non-failure = "fail-fast"')
     app = one_pipe_app(load_config(config, environ={}))
     assert app.run(runner=ScriptedRunner()).on_failure == "fail_fast"
+
+
+@pytest.mark.parametrize(("option", "name"), [("--disable-plugin", "bad name"), ("--enable-plugin", "x!")])
+def test_plugin_options_need_plugin_ids(tmp_path: Path, option: str, name: str) -> None:
+    config = write_project(tmp_path, "[tool.kindling]")
+    result = CliRunner().invoke(cli, ["--config", str(config), option, name, "plugins", "check"])
+    assert result.exit_code == 2, result.output
+    assert f"error: {option} got {name!r}, which is not a plugin id or distribution name" in result.stderr

@@ -137,7 +137,7 @@ def test_values_are_stored_in_their_canonical_spelling(tmp_path: Path) -> None:
     file = write(
         tmp_path,
         "[tool.kindling.execution]\n"
-        'on-failure = "fail-fast"\n'
+        'on-failure = "Fail-Fast"\n'
         "timeout-seconds = 600\n"
         "[tool.kindling.cache]\n"
         'storage-level = "memory_only"\n'
