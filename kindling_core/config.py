@@ -535,18 +535,19 @@ def apply_environment(config: KindlingConfig, environ: Mapping[str, str]) -> Kin
 ALIASES: Mapping[str, str] = MappingProxyType({"plugins_config": "plugins", "plugins-config": "plugins"})
 
 
-def with_overrides(
-    config: KindlingConfig, *, origin: Origin | str = "keyword overrides", **sections: Mapping[str, Any] | Any
-) -> KindlingConfig:
+def with_overrides(config: KindlingConfig, **sections: Mapping[str, Any] | Any) -> KindlingConfig:
     """Return ``config`` with values replaced, checked like the TOML (dash or snake keys).
 
     ``with_overrides(cfg, strategy="streaming", plugins_config={"disable": ["x"]})`` merges the
     given keys into the existing ``[tool.kindling.plugins]`` table and replaces ``strategy``
     (``plugins=`` works too; ``plugins_config`` is the spelling ``App`` accepts). A table may
-    also be given as an instance of its config class. ``origin`` is how errors name where
-    the values came from.
+    also be given as an instance of its config class. Errors say the values came from
+    "keyword overrides".
     """
-    where = origin if isinstance(origin, Origin) else Origin(origin)
+    return _override(config, sections, Origin("keyword overrides"))
+
+
+def _override(config: KindlingConfig, sections: Mapping[str, Any], where: Origin) -> KindlingConfig:
     fields = toml_fields(KindlingConfig)
     changes: dict[str, Any] = {}
     for name, value in sections.items():
@@ -585,4 +586,4 @@ def with_arguments(config: KindlingConfig, function: str, table: str, **argument
         f"{function}() arguments",
         spelled={f"{table_path}.{_key(name)}": f"{function}({name}=...)" for name in given},
     )
-    return with_overrides(config, origin=origin, **{table: given})
+    return _override(config, {table: given}, origin)

@@ -213,3 +213,9 @@ def test_plugin_options_need_plugin_ids(tmp_path: Path, option: str, name: str) 
     result = CliRunner().invoke(cli, ["--config", str(config), option, name, "plugins", "check"])
     assert result.exit_code == 2, result.output
     assert f"error: {option} got {name!r}, which is not a plugin id or distribution name" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["origin", "source", "root", "plugins_settings"])
+def test_no_keyword_override_is_swallowed(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^unknown key 'tool\.kindling\.{name.replace('_', '-')}' in keyword overrides\."):
+        with_overrides(KindlingConfig(), **{name: {}})
