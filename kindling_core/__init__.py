@@ -30,6 +30,7 @@ from kindling_core.items import (
     RecoveryContext,
     RecoveryStrategy,
 )
+from kindling_core.plugin_settings import Setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.app import App
@@ -55,6 +56,7 @@ __all__ = [
     "RecoveryActionKind",
     "RecoveryContext",
     "RecoveryStrategy",
+    "Setting",
     "__version__",
     "hookimpl",
 ]

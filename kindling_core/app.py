@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kindling_core.config import KindlingConfig
 from kindling_core.errorhandling import ErrorReporter
-from kindling_core.errors import PluginError
+from kindling_core.errors import PluginConfigureError, PluginError
 from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
 from kindling_core.overrides import CliOverrides, app_config, overrides_in_effect
 from kindling_core.signal_catalog import core_signals
@@ -91,7 +91,8 @@ class App:
         if self.config.plugins.strict and self.registry.problems:
             raise self.registry.problems[0]
         self.errors = ErrorReporter(self.registry.family("error-handlers"), self.signals)
-        self.configure_problems: tuple[PluginError, ...] = self._configure_plugins()
+        #: The plugins whose ``kindling_configure`` raised (also in ``registry.problems``).
+        self.configure_problems: tuple[PluginError, ...] = self._configure_problems()
         self._catalog: Catalog | None = None
         self._planner: Planner | None = None
         self._spark: Any = None
@@ -112,33 +113,15 @@ class App:
             asynchronous=failure.async_,
         )
 
-    def _configure_plugins(self) -> tuple[PluginError, ...]:
-        """Call each active plugin's ``kindling_configure`` separately (attributed)."""
-        problems: list[PluginError] = []
-        caller = self._plugins.manager.hook.kindling_configure
-        for impl in caller.get_hookimpls():
-            record = self.registry.plugin(impl.plugin_name)
-            kwargs = {
-                "config": self.config,
-                "settings": self.config.settings_for(record.id),
-                "signals": self.signals,
-            }
-            try:
-                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
-            except Exception as exc:
-                error = PluginError(
-                    f"plugin {record.label} failed in kindling_configure: {type(exc).__name__}: {exc}",
-                    plugin=record.id,
-                    distribution=record.distribution,
-                    version=record.version,
-                    remedy="fix the plugin's kindling_configure or disable the plugin",
-                )
-                error.__cause__ = exc
-                if self.config.plugins.strict:
-                    raise error from exc
-                problems.append(error)
-                self.errors.report(error, source="plugin", subject=record.id)
-        return tuple(problems)
+    def _configure_problems(self) -> tuple[PluginError, ...]:
+        """The plugins whose ``kindling_configure`` raised, each given to the error handlers
+        (source ``plugin``, subject the plugin id). The loader configured every plugin; such a
+        plugin is a failed record in the registry, its error in ``registry.problems``.
+        """
+        problems = tuple(p for p in self.registry.problems if isinstance(p, PluginConfigureError))
+        for problem in problems:
+            self.errors.report(problem, source="plugin", subject=problem.plugin or "")
+        return problems
 
     # ------------------------------------------------------------------ accessors
 
@@ -178,7 +161,9 @@ class App:
                 root=self.config.root,
                 session=lambda: self._spark if self._spark is not None else active_session(),
             )
-            self._planner = Planner(config=self.config, registry=self.registry, signals=self.signals, size_provider=sizes)
+            self._planner = Planner(
+                config=self.config, registry=self.registry, signals=self.signals, size_provider=sizes, errors=self.errors
+            )
         return self._planner
 
     # ------------------------------------------------------------------ declarations
@@ -315,9 +300,9 @@ class App:
             runner=runner,
             signals=self.signals,
             errors=self.errors,
-            classifiers=self.registry.family("failure-classifiers").active,
+            classifiers=self.registry.family("failure-classifiers").attributed(),
         )
-        return executor.run(plan, declared, settings, dry_run=dry_run, downstream=lambda p: _descendants(graph, p))
+        return executor.run(plan, declared, settings, dry_run=dry_run, downstream=graph.descendants)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -334,16 +319,3 @@ class App:
     def __repr__(self) -> str:
         active = ", ".join(r.id for r in self.registry.active_plugins)
         return f"<App {self.name!r} plugins=[{active}]>"
-
-
-
-def _descendants(graph: Any, pipe_id: str) -> set[str]:
-    """Every pipe transitively downstream of ``pipe_id`` in ``graph``."""
-    seen: set[str] = set()
-    stack = list(graph.downstream(pipe_id))
-    while stack:
-        current = stack.pop()
-        if current not in seen:
-            seen.add(current)
-            stack.extend(graph.downstream(current))
-    return seen

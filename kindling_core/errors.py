@@ -249,13 +249,24 @@ class SettingsError(ConfigError, ValueError):
     Raised by the core for a value that breaks the plugin's declared schema
     (:mod:`kindling_core.plugin_settings`), or by the plugin itself for a finer check.
     ``plugin`` is the plugin id, ``key`` the setting (``""`` for the whole table, dotted for a
-    nested key); ``path`` is the exact key path, ``tool.kindling.settings.acme.hot-tag``.
+    nested key); ``path`` is the exact key path, ``tool.kindling.settings.acme.hot-tag``
+    (``table`` is the table's name when the user keyed it by the distribution name instead of
+    the plugin id).
     """
 
-    def __init__(self, message: str, *, plugin: str, key: str, source: str | None = None, remedy: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        plugin: str,
+        key: str,
+        table: str | None = None,
+        source: str | None = None,
+        remedy: str | None = None,
+    ):
         self.plugin = plugin
         self.key = key
-        path = f"tool.kindling.settings.{plugin}" + (f".{key}" if key else "")
+        path = f"tool.kindling.settings.{table or plugin}" + (f".{key}" if key else "")
         super().__init__(message, path=path, source=source, remedy=remedy)
 
 

@@ -12,7 +12,7 @@ import attrs
 
 from kindling_core import items
 
-__all__ = ["Semantic", "Family", "FAMILIES", "FAMILY_BY_KEY", "FAMILY_BY_HOOK"]
+__all__ = ["Semantic", "Family", "FAMILIES", "FAMILY_BY_KEY", "FAMILY_BY_HOOK", "family_of"]
 
 
 class Semantic(str, enum.Enum):
@@ -114,3 +114,11 @@ FAMILIES: tuple[Family, ...] = (
 
 FAMILY_BY_KEY = {family.key: family for family in FAMILIES}
 FAMILY_BY_HOOK = {family.hook: family for family in FAMILIES}
+
+
+def family_of(item: items.Item) -> Family:
+    """The family ``item`` belongs to, by its type (``LookupError`` for anything else)."""
+    for family in FAMILIES:
+        if isinstance(item, family.item_type):
+            return family
+    raise LookupError(f"{type(item).__name__} is not the item type of any family")

@@ -10,10 +10,23 @@ Semantics shared by the six registration hooks:
   result never depends on pluggy's registration order.
 * An implementation may accept any subset of the arguments ``config`` (the app's
   :class:`~kindling_core.config.KindlingConfig`), ``settings`` (this plugin's own table,
-  ``[tool.kindling.settings.<plugin-id>]``, as a read-only mapping) and ``signals`` (the app's
-  :class:`~kindling_core.signals.SignalBus`, for items that emit their own signals).
-* It returns an iterable of frozen items of the family's type; item names are unique within
-  a family across all plugins.
+  ``[tool.kindling.settings.<plugin-id>]``, as a read-only mapping: validated, with defaults
+  filled in, when the plugin declares its settings with ``kindling_settings_schema``) and
+  ``signals`` (the app's :class:`~kindling_core.signals.SignalBus`, for items that emit their
+  own signals).
+* It returns an iterable (a list, a tuple, a generator) of frozen items of the family's type,
+  or ``None`` for none; a single item, a string or a mapping fails the plugin with a message
+  saying so. Item names are unique within a family across all plugins.
+* A hook that raises, or returns something else, fails its plugin: the plugin is listed as
+  ``failed`` with the reason, and none of its items is used. A
+  :class:`~kindling_core.errors.ConfigError` it raises (a bad value in its settings table) is
+  a configuration error instead: it stops the app, in lenient and strict mode alike.
+* While the core uses an item (a classifier classifying, a heuristic recommending), an
+  exception or an unusable return value is given to the app's error handlers as a
+  :class:`~kindling_core.errors.PluginItemError` naming the item, its plugin, distribution and
+  version (source ``plugin-item``), and the core goes on with the rest of the chain. The
+  selected execution strategy is the exception: there is no rest to go on with, so planning
+  fails with a :class:`~kindling_core.planning.StrategyError` naming it.
 * How the items are combined (select one, ordered chain, run all) is the core's business and
   configured in ``pyproject.toml``; see :mod:`kindling_core.families`.
 """
@@ -26,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from kindling_core import items
+from kindling_core.plugin_settings import Setting
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.config import KindlingConfig
@@ -175,14 +189,49 @@ def kindling_error_handlers(
     """
 
 
-@hookspec(historic=True)
-def kindling_configure(config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus) -> None:
-    """Configure a plugin for one app (historic: plugins registered later are called too).
+@hookspec
+def kindling_settings_schema() -> Iterable[Setting]:
+    """Declare this plugin's settings: the keys of ``[tool.kindling.settings.<plugin-id>]``.
 
-    Called once per app and plugin after the registry is resolved, with the app's
-    configuration, this plugin's settings and the app's signal bus, so an observer plugin can
-    connect receivers (``signals.connect("pipe.after_run", receiver)``). Raising here marks
-    the plugin as failed (lenient) or aborts app creation (strict).
+    Return :class:`~kindling_core.plugin_settings.Setting` items (``from kindling_core.plugin
+    import Setting``): ``Setting(name, type, description=..., default=None, choices=None,
+    min=None, max=None, required=False)``, where ``type`` is ``bool``, ``int``, ``float``,
+    ``str``, ``list`` or ``dict``. Called once per app, before any other hook of the plugin. The core
+    then rejects an undeclared key with a did-you-mean naming its exact path
+    (``tool.kindling.settings.acme.hot-tga``), checks every value's type, ``choices`` and
+    bounds, reports a missing ``required`` key, fills in defaults, and passes the validated
+    mapping as ``settings`` to every hook of this plugin (and to its strategies through
+    ``StrategyInput.settings``). A bad value is a
+    :class:`~kindling_core.errors.SettingsError` (a configuration error: it stops the app in
+    lenient and strict mode alike, as any other bad key in ``[tool.kindling]`` does).
+
+    Without this hook the plugin receives its table as written and validates it itself.
+    Returning an empty list declares that the plugin has no settings (any key is then an
+    error).
+
+    Example::
+
+        @hookimpl
+        def kindling_settings_schema():
+            return [Setting("hot-tag", str, default="hot", description="tag of entities to cache"),
+                    Setting("min-rows", int, default=0, min=0, description="skip smaller entities")]
+    """
+
+
+@hookspec
+def kindling_configure(config: KindlingConfig, settings: Mapping[str, Any], signals: SignalBus) -> None:
+    """Configure a plugin for one app: connect signal receivers, check credentials.
+
+    Called once per app and plugin, after every plugin's items are collected and checked and
+    before the families are resolved, with the app's configuration, this plugin's settings
+    and the app's signal bus, so an observer plugin can connect receivers
+    (``signals.connect("pipe.after_run", receiver)``). ``kindling plugins check`` calls it too.
+
+    Raising here fails the plugin (lenient) or aborts app creation (strict): the plugin is
+    listed as ``failed`` with a :class:`~kindling_core.errors.PluginConfigureError`, none of
+    its items is used, and the signal receivers it connected before raising are disconnected.
+    Plugins are only ever registered while an app is created, so this is not a historic hook:
+    there are no plugins registered later to call it for.
 
     Example::
 

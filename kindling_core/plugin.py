@@ -13,7 +13,8 @@ What is here, grouped by why a plugin needs it:
 * the marker: :data:`hookimpl`;
 * what the registration hooks receive: :class:`KindlingConfig` (``config``), the read-only
   ``settings`` mapping, :class:`SignalBus` (``signals``) and :class:`SignalSpec` to declare a
-  plugin's own signals;
+  plugin's own signals; :class:`Setting`, what ``kindling_settings_schema`` returns to
+  declare (and have the core validate) the plugin's settings;
 * the items the hooks return, one per family: :class:`ExecutionStrategy`,
   :class:`CacheHeuristic`, :class:`FailureClassifier`, :class:`RecoveryStrategy`,
   :class:`ChangeDetector`, :class:`ErrorHandler`;
@@ -25,9 +26,10 @@ What is here, grouped by why a plugin needs it:
   :class:`PipeMode`, :class:`WriteMode`;
 * the declarations and graph those expose: :class:`Pipe`, :class:`Entity`,
   :class:`PipeGraph`, and :data:`BYTES_PER_MB` (the unit of ``min_size_mb``);
-* the errors a plugin raises: :class:`KindlingError` (any error that names a culprit and a
-  remedy) and :class:`ConfigError` (a bad value in the plugin's settings table, with its exact
-  key path).
+* the errors a plugin raises or tests for: :class:`KindlingError` (any error that names a
+  culprit and a remedy), :class:`ConfigError` (a bad configuration value, with its exact key
+  path) and :class:`SettingsError` (a bad value in a plugin's settings table, as the core
+  reports it for a declared schema).
 
 Every field and method of these types is listed in the generated hook reference,
 ``docs/reference/hooks.md``. Importing this module does not import pyspark.
@@ -36,7 +38,7 @@ Every field and method of these types is listed in the generated hook reference,
 from __future__ import annotations
 
 from kindling_core.config import KindlingConfig
-from kindling_core.errors import ConfigError, KindlingError
+from kindling_core.errors import ConfigError, KindlingError, SettingsError
 from kindling_core.hookspecs import hookimpl
 from kindling_core.items import (
     CacheHeuristic,
@@ -60,6 +62,7 @@ from kindling_core.model.entity import Entity
 from kindling_core.model.pipe import Pipe, PipeMode, WriteMode
 from kindling_core.planning.graph import PipeGraph
 from kindling_core.planning.types import BYTES_PER_MB, CacheContext, StrategyInput
+from kindling_core.plugin_settings import Setting
 from kindling_core.signals import SignalBus, SignalSpec
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "KindlingConfig",
     "SignalBus",
     "SignalSpec",
+    "Setting",
     # items, one per family
     "ExecutionStrategy",
     "CacheHeuristic",
@@ -100,10 +104,12 @@ __all__ = [
     # errors
     "KindlingError",
     "ConfigError",
+    "SettingsError",
 ]
 
 #: The payload types the hook reference documents field by field (items are documented with
-#: their hooks): what items' callables receive and return, and what those expose.
+#: their hooks): what items' callables receive and return, what those expose, and the
+#: ``Setting`` a plugin declares its settings with.
 PAYLOAD_TYPES: tuple[type, ...] = (
     StrategyInput,
     CacheContext,
@@ -122,4 +128,5 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     Pipe,
     Entity,
     PipeGraph,
+    Setting,
 )

@@ -8,13 +8,14 @@
     anything else → restart after ``base * 2**attempts`` seconds (capped), until
     ``max_attempts`` is reached, then give up (the caller emits ``recovery_exhausted``).
 
-Settings (``[tool.kindling.settings.recovery]``): ``backoff-seconds`` (default 2),
-``backoff-max-seconds`` (default 300).
+Settings (``[tool.kindling.settings.recovery]``, declared in :data:`SETTINGS`, so the core
+checks them): ``backoff-seconds`` (default 2), ``backoff-max-seconds`` (default 300), both
+numbers >= 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kindling_core.plugin import (
@@ -23,7 +24,14 @@ from kindling_core.plugin import (
     RecoveryActionKind,
     RecoveryContext,
     RecoveryStrategy,
+    Setting,
     hookimpl,
+)
+
+#: The keys of ``[tool.kindling.settings.recovery]``.
+SETTINGS = (
+    Setting("backoff-seconds", float, default=2.0, min=0, description="first restart delay, doubled per attempt"),
+    Setting("backoff-max-seconds", float, default=300.0, min=0, description="cap of a restart delay"),
 )
 
 
@@ -52,9 +60,10 @@ def give_up_on_permanent(context: RecoveryContext) -> RecoveryAction | None:
     return None
 
 
-def make_restart_with_backoff(settings: Mapping[str, Any]):
-    base = float(settings.get("backoff-seconds", 2.0))
-    cap = float(settings.get("backoff-max-seconds", 300.0))
+def make_restart_with_backoff(settings: Mapping[str, Any]) -> Callable[[RecoveryContext], RecoveryAction]:
+    """``settings`` as validated against :data:`SETTINGS` (defaults filled in)."""
+    base = settings["backoff-seconds"]
+    cap = settings["backoff-max-seconds"]
 
     def restart_with_backoff(context: RecoveryContext) -> RecoveryAction:
         if context.attempts_so_far >= context.max_attempts:
@@ -71,6 +80,12 @@ def make_restart_with_backoff(settings: Mapping[str, Any]):
         )
 
     return restart_with_backoff
+
+
+@hookimpl
+def kindling_settings_schema() -> tuple[Setting, ...]:
+    """Declare ``backoff-seconds`` and ``backoff-max-seconds``."""
+    return SETTINGS
 
 
 @hookimpl

@@ -1,4 +1,12 @@
-"""``kindling plugins list [--json] [--verbose]`` and ``kindling plugins check``."""
+"""``kindling plugins list [--json] [--verbose]`` and ``kindling plugins check``.
+
+Both load the plugins the way an app does (import, validate, settings, registration hooks,
+``kindling_configure``) but report rather than raise what an app would fail on: a plugin with
+bad settings is listed as failed, and a name configuration selects that no active plugin
+provides (often because the plugin providing it failed) is a problem naming that plugin. So
+every plugin is always listed, with the cause of each failure. Unknown plugin names in
+``[tool.kindling.plugins]`` and ``[tool.kindling.settings]`` are still errors (exit 2).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +21,16 @@ from kindling_core.plugins import PluginStatus, Registry, load_plugins
 
 
 def _registry(ctx: click.Context) -> Registry:
-    return load_plugins(config_from(ctx), raise_requirements=False).registry
+    return load_plugins(config_from(ctx), raise_requirements=False, raise_config_errors=False).registry
+
+
+def _echo_problems_of_no_plugin(registry: Registry) -> None:
+    """Print the problems not already shown as a failed plugin's error (selection,
+    requirements) to stderr."""
+    shown = {record.error for record in registry.plugins if record.error}
+    for problem in registry.problems:
+        if str(problem) not in shown:
+            click.echo(f"problem: {problem}", err=True)
 
 
 @click.group()
@@ -31,6 +48,7 @@ def list_plugins(ctx: click.Context, as_json: bool, verbose: bool) -> None:
         registry = _registry(ctx)
     if as_json:
         click.echo(json.dumps([record.to_json() for record in registry.plugins], indent=2))
+        _echo_problems_of_no_plugin(registry)
         return
     width = max([len(r.id) for r in registry.plugins] + [2])
     for record in registry.plugins:
@@ -42,6 +60,9 @@ def list_plugins(ctx: click.Context, as_json: bool, verbose: bool) -> None:
                 for name in record.provides.get(family.key, ()):
                     description = record.descriptions.get(f"{family.key}:{name}", "")
                     click.echo(f"    {family.key}: {name} - {description}")
+            for setting in record.settings_schema or ():
+                default = f", default {setting.default!r}" if setting.default is not None else ""
+                click.echo(f"    setting {setting.name} ({setting.expects()}{default}) - {setting.description}")
         if record.status is PluginStatus.DISABLED and record.reason:
             click.echo(f"    {record.reason}")
         if record.error:
@@ -53,6 +74,7 @@ def list_plugins(ctx: click.Context, as_json: bool, verbose: bool) -> None:
             view = registry.family(family.key)
             selected = f" (selected: {view.selected})" if view.selected else ""
             click.echo(f"{family.key} [{family.semantic.value}]{selected}: {', '.join(view.names()) or '-'}")
+    _echo_problems_of_no_plugin(registry)
 
 
 @plugins.command("check")

@@ -16,7 +16,9 @@ Semantics (the seed's ``GenerationExecutor`` "Modified Proposal"):
   cancels the running attempts' Spark jobs from a watcher thread, records them as cancelled,
   starts nothing new and raises :class:`RunInterrupted` with the partial result; a second
   press raises ``KeyboardInterrupt`` at once;
-* a failed attempt is classified by the failure-classifier chain; only ``transient``
+* a failed attempt is classified by the failure-classifier chain (:func:`classify_failure`);
+  the deciding :class:`~kindling_core.items.Classification` (kind, classifier, reason) is
+  carried by ``pipe.run_failed``, the error event and the pipe's outcome; only ``transient``
   failures are retried, up to ``max_retries`` times with exponential backoff and jitter;
   timeouts are never retried;
 * after a pipe fails for good, the failure policy decides what else runs
@@ -36,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kindling_core.errorhandling import ErrorReporter
+from kindling_core.errorhandling import SKIPPED, ErrorReporter, ItemResultError, call_plugin_item
 from kindling_core.execution import signals as sig
 from kindling_core.execution.errors import PipeTimeoutError, RunInterrupted
 from kindling_core.execution.interrupts import InterruptGate, cooperative_interrupts
@@ -44,25 +46,50 @@ from kindling_core.execution.policy import FailurePolicy, RetryPolicy
 from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
 from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
 from kindling_core.items import Classification, FailureClassifier, FailureContext, FailureKind
+from kindling_core.plugins.registry import Provided
 from kindling_core.signals import SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.model import Pipe
     from kindling_core.planning import ExecutionPlan
 
-__all__ = ["GenerationExecutor", "ExecutorSettings", "classify_failure"]
+__all__ = ["GenerationExecutor", "ExecutorSettings", "classify_failure", "UNDECIDED"]
 
 
-def classify_failure(classifiers: Sequence[FailureClassifier], context: FailureContext) -> Classification:
-    """Run the classifier chain: the first decisive answer wins; a raising classifier is skipped."""
-    for classifier in classifiers:
-        try:
-            answer = classifier.classify(context)
-        except Exception:  # a broken classifier must not turn one failure into two
-            continue
-        if answer is not None:
+#: The classification when no classifier decides (an empty chain, or every one abstained or failed).
+UNDECIDED = Classification(FailureKind.UNKNOWN, "no classifier decided", "")
+
+
+def _classification_or_none(answer: Any) -> Classification | None:
+    if answer is None or isinstance(answer, Classification):
+        return answer
+    raise ItemResultError(f"returned {type(answer).__name__} {answer!r:.80}, not a Classification or None")
+
+
+def classify_failure(
+    classifiers: Sequence[FailureClassifier | Provided[FailureClassifier]],
+    context: FailureContext,
+    errors: ErrorReporter | None = None,
+) -> Classification:
+    """Run the classifier chain in order: the first :class:`Classification` wins, carrying the
+    deciding classifier's name (filled in when the classifier left it empty) and its reason.
+
+    ``None`` means "not sure, ask the next one". A classifier that raises, or returns anything
+    else, is reported to ``errors`` as a :class:`~kindling_core.errors.PluginItemError`
+    attributed to it and its plugin (pass :meth:`FamilyView.attributed
+    <kindling_core.plugins.FamilyView.attributed>` items for the plugin to be known), and the
+    next classifier decides: a broken classifier never turns one failure into two. With no
+    decision the result is :data:`UNDECIDED` (kind ``unknown``).
+    """
+    during = f"classifying the failure of {context.source} {context.subject!r} (attempt {context.attempt})"
+    for entry in classifiers:
+        classifier: FailureClassifier = entry.item if isinstance(entry, Provided) else entry
+        answer = call_plugin_item(
+            errors, entry, classifier.classify, context, during=during, accept=_classification_or_none
+        )
+        if answer is not SKIPPED and answer is not None:
             return answer if answer.classifier else attrs.evolve(answer, classifier=classifier.name)
-    return Classification(FailureKind.UNKNOWN, "no classifier decided", "")
+    return UNDECIDED
 
 
 @attrs.frozen
@@ -149,7 +176,7 @@ class GenerationExecutor:
         runner: PipeRunner,
         signals: SignalBus,
         errors: ErrorReporter,
-        classifiers: Sequence[FailureClassifier],
+        classifiers: Sequence[FailureClassifier | Provided[FailureClassifier]],
     ) -> None:
         self._runner = runner
         self._signals = signals
@@ -356,7 +383,7 @@ class GenerationExecutor:
                 run.outcomes[pipe.id] = outcome
                 raise error
             classification = classify_failure(
-                self._classifiers, FailureContext.of(error, source="pipe", subject=pipe.id, attempt=attempt)
+                self._classifiers, FailureContext.of(error, source="pipe", subject=pipe.id, attempt=attempt), self._errors
             )
             timed_out = isinstance(error, PipeTimeoutError)
             will_retry = (
@@ -366,7 +393,7 @@ class GenerationExecutor:
             )
             self._signal(
                 sig.PIPE_FAILED,
-                sig.PipeFailed(run.run_id, pipe.id, generation, attempt, attempt_duration, error, classification.kind.value, will_retry),
+                sig.PipeFailed(run.run_id, pipe.id, generation, attempt, attempt_duration, error, classification, will_retry),
             )
             self._errors.report(
                 error,
@@ -376,12 +403,14 @@ class GenerationExecutor:
                 attempt=attempt,
                 will_retry=will_retry,
                 classification=classification.kind.value,
+                classifier=classification.classifier,
+                classification_reason=classification.reason,
             )
             if not will_retry:
                 status = PipeStatus.TIMED_OUT if timed_out else PipeStatus.FAILED
                 return PipeOutcome(
                     pipe.id, status, generation, time.perf_counter() - started, attempt,
-                    error=error, classification=classification.kind.value, output=pipe.output,
+                    error=error, classification=classification, output=pipe.output,
                 )
             delay = settings.retry.delay(attempt)
             self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error))

@@ -9,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from kindling_core.items import Classification
+
 __all__ = ["PipeStatus", "PipeOutcome", "RunResult"]
 
 
@@ -40,7 +42,9 @@ class PipeOutcome:
 
     ``duration`` is wall-clock seconds over all attempts (0 for skipped); ``attempts`` counts
     executions (0 for skipped/planned); ``error`` is the final exception (``None`` on success);
-    ``reason`` explains a skip; ``classification`` the final failure's kind.
+    ``reason`` explains a skip; ``classification`` is how the final failure was classified
+    (its kind, the classifier that decided and why; ``None`` unless the pipe failed or timed
+    out).
     """
 
     pipe_id: str
@@ -50,7 +54,7 @@ class PipeOutcome:
     attempts: int = 0
     error: BaseException | None = attrs.field(default=None, eq=False)
     reason: str | None = None
-    classification: str | None = None
+    classification: Classification | None = None
     output: str = ""
 
     @property
@@ -68,9 +72,15 @@ class PipeOutcome:
             "attempts": self.attempts,
             "error": self.error_message,
             "reason": self.reason,
-            "classification": self.classification,
+            "classification": _classification_dict(self.classification),
             "output": self.output,
         }
+
+
+def _classification_dict(classification: Classification | None) -> dict[str, str] | None:
+    if classification is None:
+        return None
+    return {"kind": classification.kind.value, "classifier": classification.classifier, "reason": classification.reason}
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import attrs
 
+from kindling_core.items import Classification
 from kindling_core.signals import SignalSpec
 
 __all__ = [
@@ -73,14 +74,22 @@ class PipeFinished:
 
 @attrs.frozen
 class PipeFailed:
+    """A pipe attempt failed; ``classification`` is how the failure-classifier chain classified
+    it (kind, deciding classifier, reason), which decided ``will_retry``."""
+
     run_id: str
     pipe_id: str
     generation: int
     attempt: int
     duration: float
     error: BaseException = attrs.field(eq=False)
-    kind: str
+    classification: Classification
     will_retry: bool
+
+    @property
+    def kind(self) -> str:
+        """The failure kind's value (``"transient"``): ``classification.kind.value``."""
+        return self.classification.kind.value
 
 
 @attrs.frozen

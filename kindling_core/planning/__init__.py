@@ -9,7 +9,6 @@ needs; networkx adds :meth:`PipeGraph.to_networkx`). Typical use goes through th
 """
 
 from kindling_core.planning.errors import (
-    CacheHeuristicError,
     CycleError,
     DuplicatePipeError,
     DuplicateProducerError,
@@ -25,7 +24,6 @@ from kindling_core.planning.types import CacheContext, StrategyInput
 
 __all__ = [
     "CacheContext",
-    "CacheHeuristicError",
     "CycleError",
     "DuplicatePipeError",
     "DuplicateProducerError",

@@ -23,7 +23,6 @@ __all__ = [
     "UnknownPipeError",
     "PipeNotPlannedError",
     "StrategyError",
-    "CacheHeuristicError",
     "format_cycle",
 ]
 
@@ -174,18 +173,4 @@ class StrategyError(PlanningError):
             f"execution strategy {strategy!r}{origin} returned an invalid plan: {problem}",
             culprit=strategy,
             remedy="fix the strategy: it must return every planned pipe exactly once, in generations",
-        )
-
-
-class CacheHeuristicError(PlanningError):
-    """A cache heuristic raised or returned something that is not a CacheRecommendation."""
-
-    def __init__(self, heuristic: str, problem: str, plugin: str | None = None):
-        self.heuristic = heuristic
-        self.plugin = plugin
-        origin = f" (plugin {plugin})" if plugin else ""
-        super().__init__(
-            f"cache heuristic {heuristic!r}{origin} failed: {problem}",
-            culprit=heuristic,
-            remedy=f"fix the heuristic or disable it with [tool.kindling.cache] disable = [{heuristic!r}]",
         )

@@ -14,7 +14,9 @@
    to ``pipes`` and everything they depend on (their transitive upstream producers, so the
    plan can actually run), rejects cycles, calls the strategy, validates its answer (every
    pipe exactly once), asks every active cache heuristic in configured order (first
-   recommendation per entity wins), builds the plan and emits ``plan.after_plan`` and, when
+   recommendation per entity wins; a heuristic that raises or returns something other than
+   an iterable of :class:`~kindling_core.items.CacheRecommendation` is reported to the error
+   handlers, attributed to its plugin, and skipped: cache advice is advisory), builds the plan and emits ``plan.after_plan`` and, when
    there is advice, ``cache.recommended`` (once, listing every recommendation). A planning error emits ``plan.plan_failed`` and
    propagates.
 
@@ -29,14 +31,15 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from kindling_core.errorhandling import SKIPPED, ItemResultError, call_plugin_item
 from kindling_core.errors import KindlingError
 from kindling_core.items import CacheRecommendation
 from kindling_core.model.catalog import Catalog
 from kindling_core.planning import signals as sig
-from kindling_core.planning.errors import CacheHeuristicError, StrategyError
+from kindling_core.planning.errors import StrategyError
 from kindling_core.planning.graph import PipeGraph
 from kindling_core.planning.plan import ExecutionPlan
 from kindling_core.planning.types import CacheContext, PipeIndex, SizeProvider, StrategyInput
@@ -69,6 +72,8 @@ class Planner:
     plugin :class:`~kindling_core.plugins.Registry`, ``signals`` its signal bus (``None``:
     no signals). ``size_provider(entity_id) -> int | None`` feeds the size threshold of cache
     heuristics. ``cache_size`` bounds the plan cache (least recently used plans go first).
+    ``errors`` (the app's :class:`~kindling_core.errorhandling.ErrorReporter`) receives a
+    cache heuristic's failure (``None``: logged under ``kindling.errors``).
     """
 
     def __init__(
@@ -79,8 +84,10 @@ class Planner:
         signals: Any = None,
         size_provider: SizeProvider | None = None,
         cache_size: int = 64,
+        errors: Any = None,
     ) -> None:
         self._config = config
+        self._errors = errors
         self._registry = registry
         self._signals = signals
         self._size_provider = size_provider
@@ -199,7 +206,7 @@ class Planner:
         graph.check_acyclic()
         view = self._registry.family("execution-strategies")
         plugin = _origin(view, name)
-        settings = self._config.settings_for(plugin) if plugin else {}
+        settings = self._registry.settings_for(plugin) if plugin else {}
         try:
             raw = item.plan(StrategyInput(graph, name, settings, declared_pipes=PipeIndex(pipes)))
             generations = tuple(tuple(g) for g in raw)
@@ -237,20 +244,17 @@ class Planner:
             size_provider=self._size_provider,
         )
         chosen: dict[str, CacheRecommendation] = {}
-        view = self._registry.family("cache-heuristics")
-        for heuristic in self._heuristics:
-            plugin = _origin(view, heuristic.name)
-            try:
-                produced = list(heuristic.recommend(context) or ())
-            except KindlingError:
-                raise
-            except Exception as exc:
-                raise CacheHeuristicError(heuristic.name, f"it raised {type(exc).__name__}: {exc}", plugin) from exc
+        during = f"recommending what to cache for a {name!r} plan"
+        for entry in self._registry.family("cache-heuristics").attributed():
+            heuristic = entry.item
+            # Iterating happens inside the call, so a generator that raises half-way counts as
+            # the heuristic raising, and none of its recommendations is used.
+            produced = call_plugin_item(
+                self._errors, entry, _recommendations, heuristic, context, during=during, strategy=name
+            )
+            if produced is SKIPPED:
+                continue
             for rec in produced:
-                if not isinstance(rec, CacheRecommendation):
-                    raise CacheHeuristicError(
-                        heuristic.name, f"it returned {type(rec).__name__} {rec!r:.60}, not a CacheRecommendation", plugin
-                    )
                 if not rec.heuristic:
                     rec = CacheRecommendation(rec.entity, rec.storage_level, rec.reason, heuristic.name, rec.size_bytes)
                 chosen.setdefault(rec.entity, rec)
@@ -263,6 +267,25 @@ class Planner:
     def __repr__(self) -> str:
         info = self.cache_info()
         return f"<Planner cache {info.size}/{info.max_size} hits={info.hits} misses={info.misses}>"
+
+
+def _recommendations(heuristic: Any, context: CacheContext) -> tuple[CacheRecommendation, ...]:
+    """Call ``heuristic.recommend`` and check its answer: ``None`` or an iterable of
+    :class:`CacheRecommendation` (not one alone, not a string or a mapping)."""
+    answer = heuristic.recommend(context)
+    if answer is None:
+        return ()
+    if isinstance(answer, CacheRecommendation):
+        raise ItemResultError(
+            f"returned a single CacheRecommendation for {answer.entity!r} instead of an iterable; return [recommendation]"
+        )
+    if isinstance(answer, (str, bytes, Mapping)) or not isinstance(answer, Iterable):
+        raise ItemResultError(f"returned {type(answer).__name__} {answer!r:.60}, not an iterable of CacheRecommendation")
+    produced = tuple(answer)
+    for rec in produced:
+        if not isinstance(rec, CacheRecommendation):
+            raise ItemResultError(f"returned {type(rec).__name__} {rec!r:.60} among its recommendations, not a CacheRecommendation")
+    return produced
 
 
 def _origin(view: Any, name: str) -> str | None:

@@ -12,9 +12,11 @@ from collections.abc import Callable
 
 import pytest
 
+from kindling_core import Classification, FailureClassifier, FailureKind
+from kindling_core.errors import PluginItemError
 from kindling_core.execution import PipeStatus, RunInterrupted
 from kindling_core.execution import signals as sig
-from kindling_core.testing import RecordingErrorHandler, ScriptedRunner, fail, make_app
+from kindling_core.testing import FakeEntryPoint, RecordingErrorHandler, ScriptedRunner, fail, make_app, plugin_from
 
 
 def diamond(app) -> None:
@@ -121,7 +123,7 @@ def test_transient_errors_are_retried_with_backoff_and_permanent_ones_are_not() 
     assert [r.next_attempt for r in retries] == [2, 3]
     assert 0.01 <= retries[0].delay <= 0.02 and 0.02 <= retries[1].delay <= 0.04
     e = result.outcome("p.e")
-    assert e.status is PipeStatus.FAILED and e.attempts == 1 and e.classification == "permanent"
+    assert e.status is PipeStatus.FAILED and e.attempts == 1 and e.classification.kind is FailureKind.PERMANENT
 
 
 def test_error_handlers_receive_every_failure(app) -> None:
@@ -284,3 +286,70 @@ def test_concurrent_interrupt_cancels_every_running_attempt(stray_sigints) -> No
         app.run(runner=runner, concurrency=3)
     assert {o.status for o in info.value.result.pipes} == {PipeStatus.CANCELLED}
     assert len(set(runner.cancelled)) == 3 and stray_sigints == []
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+def classifier_plugin(classify: Callable) -> FakeEntryPoint:
+    item = FailureClassifier(name="acme-quota", description="ACME quota errors", classify=classify)
+    return FakeEntryPoint("acme", plugin_from(kindling_failure_classifiers=lambda: [item]), distribution="acme-kindling", version="1.2.0")
+
+
+def test_the_deciding_classification_reaches_the_outcome_the_signal_and_the_error_event() -> None:
+    recorder = RecordingErrorHandler()
+    application = make_app([FakeEntryPoint("rec", recorder)])
+    diamond(application)
+    failed = []
+    application.signals.connect(sig.PIPE_FAILED, lambda sender, payload: failed.append(payload))
+    result = application.run(runner=ScriptedRunner({"p.e": fail(KeyError("col"))}), on_failure="continue")
+    decided = Classification(FailureKind.PERMANENT, "KeyError is a programming or data error", "generic")
+    assert result.outcome("p.e").classification == decided
+    assert result.outcome("p.e").to_dict()["classification"] == {
+        "kind": "permanent",
+        "classifier": "generic",
+        "reason": "KeyError is a programming or data error",
+    }
+    assert result.outcome("p.a").to_dict()["classification"] is None
+    [payload] = failed
+    assert payload.classification == decided and payload.kind == "permanent"
+    [event] = recorder.events
+    assert (event.context["classification"], event.context["classifier"], event.context["classification_reason"]) == (
+        "permanent",
+        "generic",
+        "KeyError is a programming or data error",
+    )
+
+
+@pytest.mark.parametrize(
+    ("classify", "problem", "cause"),
+    [
+        (lambda context: {}["quota"], "raised KeyError: 'quota'", KeyError),
+        (lambda context: "transient", "returned str 'transient', not a Classification or None", type(None)),
+    ],
+)
+def test_a_broken_classifier_is_reported_attributed_and_the_next_one_decides(classify, problem, cause) -> None:
+    recorder = RecordingErrorHandler()
+    application = make_app(
+        [classifier_plugin(classify), FakeEntryPoint("rec", recorder)],
+        config={"failure-classifiers": {"order": ["acme-quota", "..."]}},
+    )
+    diamond(application)
+    result = application.run(runner=ScriptedRunner({"p.e": fail(KeyError("col"))}), on_failure="continue")
+    assert result.outcome("p.e").classification.classifier == "generic"
+    item_event, pipe_event = recorder.events
+    error = item_event.error
+    assert isinstance(error, PluginItemError) and type(error.__cause__) is cause
+    assert str(error).splitlines()[0] == (
+        f"failure classifier 'acme-quota' of plugin acme (acme-kindling 1.2.0) {problem} while classifying the "
+        "failure of pipe 'p.e' (attempt 1); it was skipped and the rest of the failure-classifiers went on"
+    )
+    assert (item_event.source, item_event.subject) == ("plugin-item", "acme-quota")
+    assert {k: item_event.context[k] for k in ("family", "plugin", "distribution", "version")} == {
+        "family": "failure-classifiers",
+        "plugin": "acme",
+        "distribution": "acme-kindling",
+        "version": "1.2.0",
+    }
+    assert "disable = ['acme-quota']" in str(error)
+    assert pipe_event.source == "pipe" and pipe_event.subject == "p.e"

@@ -10,7 +10,6 @@ from kindling_core.errors import KindlingError, UnknownNameError
 from kindling_core.hookspecs import hookimpl
 from kindling_core.items import CacheHeuristic, CacheRecommendation, ExecutionStrategy
 from kindling_core.planning import (
-    CacheHeuristicError,
     CycleError,
     DuplicateProducerError,
     ExecutionPlan,
@@ -19,6 +18,7 @@ from kindling_core.planning import (
     UnknownPipeError,
 )
 from kindling_core.planning import signals as plan_signals
+from kindling_core.testing import RecordingErrorHandler
 
 from planning_helpers import make_app
 
@@ -291,7 +291,7 @@ def test_a_broken_strategy_is_reported_with_its_name_and_plugin() -> None:
         app.plan(strategy="boom")
 
 
-def test_a_broken_heuristic_is_named_and_first_recommendation_wins() -> None:
+def test_a_broken_heuristic_is_reported_and_skipped_and_first_recommendation_wins() -> None:
     import kindling_plugins.cache
     import kindling_plugins.strategies
     from kindling_core.app import App
@@ -313,10 +313,13 @@ def test_a_broken_heuristic_is_named_and_first_recommendation_wins() -> None:
 
     broken = CacheHeuristic(name="broken", description="returns junk", recommend=lambda ctx: ["junk"])
     plugins["mine"] = _plugin(heuristics=[broken])
-    app2 = App(config=KindlingConfig(), plugins=plugins, entry_points=[])
+    recorder = RecordingErrorHandler()
+    app2 = App(config=KindlingConfig(), plugins={**plugins, "rec": recorder}, entry_points=[])
     declare_shop(app2)
-    with pytest.raises(CacheHeuristicError, match=r"cache heuristic 'broken' \(plugin mine\) failed: it returned str"):
-        app2.plan()
+    assert app2.plan().cache_recommendations  # the built-in heuristics still advise
+    [event] = recorder.events
+    assert event.source == "plugin-item" and event.subject == "broken" and event.context["plugin"] == "mine"
+    assert "cache heuristic 'broken' of plugin mine (inline) returned str 'junk' among its recommendations" in str(event.error)
 
 
 def test_plan_is_immutable_and_errors_are_kindling_errors(app) -> None:

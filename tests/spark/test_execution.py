@@ -97,7 +97,7 @@ def test_schema_conflict_names_the_columns_and_writes_nothing(spark, new_app, tm
         return items.select("id", F.col("name").alias("amount"), F.lit(1.5).alias("ratio"))
 
     outcome = app.run().outcome("conflicting")
-    assert outcome.status is PipeStatus.FAILED and outcome.classification == "permanent"
+    assert outcome.status is PipeStatus.FAILED and outcome.classification.kind == "permanent"
     message = outcome.error_message
     assert "SchemaConflictError" in message and "silver.items" in message
     assert "column amount is int in the table but string in the output" in message

@@ -1,10 +1,13 @@
 """The kindling plugin (entry point ``webhook`` in the ``kindling`` group).
 
+Declares its settings (:data:`~kindling_webhook.settings.SCHEMA`), so kindling-core rejects
+an unknown key or a bad value in ``[tool.kindling.settings.webhook]`` before this plugin runs.
 Registers one error handler, ``webhook``, when a URL is configured in
 ``[tool.kindling.settings.webhook] url`` or ``$KINDLING_WEBHOOK_URL``; registers nothing
 otherwise, so an installed but unconfigured plugin never posts anywhere and never fails.
-Invalid settings raise :class:`~kindling_webhook.settings.WebhookSettingsError` naming the
-key path; the core reports the plugin as failed with that message.
+Invalid settings raise a :class:`~kindling_core.errors.SettingsError` naming the key path: a
+configuration error, which stops the app (lenient or strict), so a typo never silently turns
+alerting off.
 """
 
 from __future__ import annotations
@@ -15,14 +18,21 @@ from typing import Any
 
 from kindling_core.hookspecs import hookimpl
 from kindling_core.items import ErrorHandler
+from kindling_core.plugin_settings import Setting
 
 from kindling_webhook.handler import WebhookHandler
-from kindling_webhook.settings import parse_settings
+from kindling_webhook.settings import SCHEMA, parse_settings
 
-__all__ = ["HANDLER_NAME", "kindling_error_handlers"]
+__all__ = ["HANDLER_NAME", "kindling_error_handlers", "kindling_settings_schema"]
 
 #: The name of the registered error handler (``[tool.kindling.error-handlers] order``).
 HANDLER_NAME = "webhook"
+
+
+@hookimpl
+def kindling_settings_schema() -> tuple[Setting, ...]:
+    """Declare every key of ``[tool.kindling.settings.webhook]``."""
+    return SCHEMA
 
 
 @hookimpl

@@ -1,9 +1,15 @@
-"""Parse and validate ``[tool.kindling.settings.webhook]``.
+"""Declare, parse and validate ``[tool.kindling.settings.webhook]``.
+
+:data:`SCHEMA` declares every key to kindling-core (the plugin's ``kindling_settings_schema``),
+which rejects unknown keys (with a did-you-mean), checks types and bounds and fills in the
+defaults before the plugin sees the table. :func:`parse_settings` applies the same schema
+(so it can be called on a raw table) and then what a schema cannot say: the URL's scheme and
+host, header names, the environment variables of ``header-env``, a positive, finite timeout.
 
 Every key is optional; with no URL at all (neither ``url`` nor ``$KINDLING_WEBHOOK_URL``)
 :func:`parse_settings` returns ``None`` and the plugin registers nothing. A bad value raises
-:class:`WebhookSettingsError` naming the exact key path, e.g.
-``tool.kindling.settings.webhook.timeout-seconds``.
+a :class:`~kindling_core.errors.SettingsError` (:class:`WebhookSettingsError` for the checks
+made here) naming the exact key path, e.g. ``tool.kindling.settings.webhook.timeout-seconds``.
 
 Secrets never belong in TOML: ``header-env`` maps a header name to the *name* of an
 environment variable holding its value (``Authorization = "ALERTS_WEBHOOK_AUTH"``). The value
@@ -12,7 +18,6 @@ is read once, when the plugin registers, and is redacted from ``repr``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -21,16 +26,21 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from kindling_core.errors import ConfigError
+from kindling_core.errors import SettingsError
+from kindling_core.plugin_settings import Setting, validate_settings
 
 __all__ = [
     "DEFAULTS",
     "ENV_URL",
+    "SCHEMA",
     "SETTINGS_PATH",
     "WebhookSettings",
     "WebhookSettingsError",
     "parse_settings",
 ]
+
+#: The plugin id, which names the settings table.
+PLUGIN_ID = "webhook"
 
 #: Where the settings live in ``pyproject.toml``; every error message starts its key path here.
 SETTINGS_PATH = "tool.kindling.settings.webhook"
@@ -38,31 +48,34 @@ SETTINGS_PATH = "tool.kindling.settings.webhook"
 #: Environment variable consulted when the ``url`` key is absent.
 ENV_URL = "KINDLING_WEBHOOK_URL"
 
-#: Default values of the optional keys (dash-case, as written in TOML).
-DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {
-        "timeout-seconds": 5.0,
-        "retries": 3,
-        "backoff-seconds": 0.5,
-        "max-delay-seconds": 10.0,
-        "max-payload-bytes": 65_536,
-        "min-interval-seconds": 0.0,
-    }
+#: Every key of ``[tool.kindling.settings.webhook]``, as declared to kindling-core.
+SCHEMA: tuple[Setting, ...] = (
+    Setting("url", str, description=f"http(s) URL errors are posted to (default: ${ENV_URL})"),
+    Setting("app-name", str, description="the app name put in each document (default: tool.kindling.app)"),
+    Setting("headers", dict, description="extra request headers: name = value"),
+    Setting("header-env", dict, description="extra request headers: name = NAME of an environment variable"),
+    Setting("timeout-seconds", float, default=5.0, min=0, description="timeout of one request (> 0)"),
+    Setting("retries", int, default=3, min=0, max=20, description="retries after the first attempt"),
+    Setting("backoff-seconds", float, default=0.5, min=0, description="first retry delay, doubled per retry"),
+    Setting("max-delay-seconds", float, default=10.0, min=0, description="cap of a retry delay"),
+    Setting("max-payload-bytes", int, default=65_536, min=1_024, description="documents are trimmed to this size"),
+    Setting("min-interval-seconds", float, default=0.0, min=0, description="> 0: post at most one error per interval"),
 )
 
-_KNOWN_KEYS = ("url", "app-name", "headers", "header-env", *DEFAULTS)
-_MIN_PAYLOAD_BYTES = 1_024
+#: Default values of the optional keys (dash-case, as written in TOML).
+DEFAULTS: Mapping[str, Any] = MappingProxyType({s.name: s.default for s in SCHEMA if s.default is not None})
 # RFC 7230 token characters: what a header name may contain.
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class WebhookSettingsError(ConfigError, ValueError):
-    """A value under ``[tool.kindling.settings.webhook]`` is invalid; ``path`` names the key."""
+class WebhookSettingsError(SettingsError):
+    """A value under ``[tool.kindling.settings.webhook]`` fails a check the schema cannot
+    express (a URL's scheme, a header name); ``path`` names the key."""
 
     def __init__(self, key: str, message: str, *, remedy: str | None = None):
         path = f"{SETTINGS_PATH}.{key}" if key else SETTINGS_PATH
-        super().__init__(f"{path} {message}", path=path, remedy=remedy)
+        super().__init__(f"{path} {message}", plugin=PLUGIN_ID, key=key, remedy=remedy)
 
 
 @dataclass(frozen=True)
@@ -92,32 +105,28 @@ class WebhookSettings:
 def parse_settings(
     settings: Mapping[str, Any], *, environ: Mapping[str, str]
 ) -> WebhookSettings | None:
-    """Validate the plugin's settings table; ``None`` when no URL is configured anywhere."""
-    for key in settings:
-        if key not in _KNOWN_KEYS:
-            close = difflib.get_close_matches(str(key), _KNOWN_KEYS, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise WebhookSettingsError(
-                str(key),
-                f"is not a known setting.{hint} Known keys: {', '.join(sorted(_KNOWN_KEYS))}.",
-                remedy="remove the key or fix its spelling",
-            )
-    url = _url(settings, environ)
+    """Validate the plugin's settings table; ``None`` when no URL is configured anywhere.
+
+    ``settings`` may be the raw table or what the core already validated against
+    :data:`SCHEMA` (validating twice changes nothing).
+    """
+    values = validate_settings(PLUGIN_ID, SCHEMA, settings)
+    url = _url(values, environ)
     if url is None:
         return None
-    headers = _headers(settings.get("headers", {}), "headers")
-    headers.update(_env_headers(settings.get("header-env", {}), environ))
-    app_name = settings.get("app-name")
-    if app_name is not None and (not isinstance(app_name, str) or not app_name.strip()):
+    headers = _headers(values.get("headers", {}), "headers")
+    headers.update(_env_headers(values.get("header-env", {}), environ))
+    app_name = values.get("app-name")
+    if app_name is not None and not app_name.strip():
         raise WebhookSettingsError("app-name", f"must be a non-empty string, got {app_name!r}")
     return WebhookSettings(
         url=url,
-        timeout_seconds=_number(settings, "timeout-seconds", positive=True),
-        retries=_integer(settings, "retries", minimum=0, maximum=20),
-        backoff_seconds=_number(settings, "backoff-seconds"),
-        max_delay_seconds=_number(settings, "max-delay-seconds"),
-        max_payload_bytes=_integer(settings, "max-payload-bytes", minimum=_MIN_PAYLOAD_BYTES),
-        min_interval_seconds=_number(settings, "min-interval-seconds"),
+        timeout_seconds=_seconds(values, "timeout-seconds", positive=True),
+        retries=values["retries"],
+        backoff_seconds=_seconds(values, "backoff-seconds"),
+        max_delay_seconds=_seconds(values, "max-delay-seconds"),
+        max_payload_bytes=values["max-payload-bytes"],
+        min_interval_seconds=_seconds(values, "min-interval-seconds"),
         app_name=app_name,
         headers=MappingProxyType(headers),
     )
@@ -143,30 +152,12 @@ def _url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str | None:
     return value.strip()
 
 
-def _number(settings: Mapping[str, Any], key: str, *, positive: bool = False) -> float:
-    value = settings.get(key, DEFAULTS[key])
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-    if bad or value < 0 or (positive and value == 0):
-        word = "a positive number" if positive else "a number >= 0"
+def _seconds(values: Mapping[str, Any], key: str, *, positive: bool = False) -> float:
+    """A finite number of seconds (the schema checked it is a number >= 0)."""
+    value = values[key]
+    if not math.isfinite(value) or (positive and value == 0):
+        word = "a positive number" if positive else "a finite number >= 0"
         raise WebhookSettingsError(key, f"must be {word} (seconds), got {value!r}")
-    return float(value)
-
-
-def _integer(settings: Mapping[str, Any], key: str, *, minimum: int, maximum: int | None = None) -> int:
-    value = settings.get(key, DEFAULTS[key])
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (
-        maximum is not None and value > maximum
-    ):
-        upper = f" and <= {maximum}" if maximum is not None else ""
-        raise WebhookSettingsError(key, f"must be an integer >= {minimum}{upper}, got {value!r}")
-    return value
-
-
-def _table(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise WebhookSettingsError(
-            key, f"must be a table of header = value, got {type(value).__name__}", remedy=f"write it as [{SETTINGS_PATH}.{key}]"
-        )
     return value
 
 
@@ -175,9 +166,9 @@ def _check_header_name(name: Any, key: str) -> None:
         raise WebhookSettingsError(key, f"has an invalid HTTP header name {name!r}")
 
 
-def _headers(value: Any, key: str) -> dict[str, str]:
+def _headers(value: Mapping[str, Any], key: str) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for name, text in _table(value, key).items():
+    for name, text in value.items():
         _check_header_name(name, key)
         if not isinstance(text, str) or "\n" in text or "\r" in text:
             raise WebhookSettingsError(f"{key}.{name}", "must be a single-line string")
@@ -185,9 +176,9 @@ def _headers(value: Any, key: str) -> dict[str, str]:
     return headers
 
 
-def _env_headers(value: Any, environ: Mapping[str, str]) -> dict[str, str]:
+def _env_headers(value: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for name, variable in _table(value, "header-env").items():
+    for name, variable in value.items():
         _check_header_name(name, "header-env")
         key = f"header-env.{name}"
         if not isinstance(variable, str) or not _ENV_NAME.match(variable):

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from kindling_core.errors import PluginValidationError
-from kindling_core.plugins import PluginStatus
-from kindling_core.testing import RecordingErrorHandler, make_app, make_registry
+from kindling_core.errors import SettingsError
+from kindling_core.plugins import PluginStatus, load_plugins
+from kindling_core.testing import RecordingErrorHandler, make_app, make_config, make_registry
 from webhook_server import Reply, WebhookServer
 
 from kindling_webhook import plugin as plugin_module
@@ -38,20 +38,38 @@ def test_url_from_environment_registers_the_handler(monkeypatch: pytest.MonkeyPa
     assert "hooks.example.com" in registry.plugin("webhook").descriptions["error-handlers:webhook"]
 
 
-def test_bad_settings_fail_the_plugin_with_the_key_path() -> None:
-    config = {"settings": {"webhook": {"url": "https://hooks.example.com/k", "timeout-seconds": -1}}}
-    registry = make_registry({"webhook": plugin_module}, config=config, include_builtins=False)
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"timeout-seconds": -1}, "tool.kindling.settings.webhook.timeout-seconds must be a number >= 0, got -1"),
+        ({"timeout-seconds": 0}, "tool.kindling.settings.webhook.timeout-seconds must be a positive number (seconds), got 0"),
+        ({"retires": 2}, "tool.kindling.settings.webhook.retires is not a setting of plugin webhook (inline). Did you mean 'retries'?"),
+    ],
+)
+def test_bad_settings_stop_the_app_in_lenient_and_strict_mode(table: dict, message: str, strict: bool) -> None:
+    config = {"settings": {"webhook": {"url": "https://hooks.example.com/k", **table}}, "plugins": {"strict": strict}}
+    with pytest.raises(SettingsError) as info:
+        make_app({"webhook": plugin_module}, config=config, include_builtins=False)
+    assert str(info.value).startswith(message)
+    assert info.value.path.startswith("tool.kindling.settings.webhook.")
+
+
+def test_bad_settings_fail_the_plugin_where_problems_are_reported() -> None:
+    config = make_config({"settings": {"webhook": {"url": "https://hooks.example.com/k", "retries": -1}}})
+    registry = load_plugins(config, entry_points=[], inline={"webhook": plugin_module}, raise_config_errors=False).registry
     record = registry.plugin("webhook")
     assert record.status is PluginStatus.FAILED
-    assert "tool.kindling.settings.webhook.timeout-seconds must be a positive number" in record.error
+    assert "tool.kindling.settings.webhook.retries must be an integer >= 0 and <= 20, got -1" in record.error
     (problem,) = registry.problems
     assert problem.plugin == "webhook"
 
 
-def test_bad_settings_are_fatal_in_strict_mode() -> None:
-    config = {"settings": {"webhook": {"url": "https://x.example/k", "retires": 2}}, "plugins": {"strict": True}}
-    with pytest.raises(PluginValidationError, match=r"tool\.kindling\.settings\.webhook\.retires .*'retries'"):
-        make_registry({"webhook": plugin_module}, config=config, include_builtins=False)
+def test_handler_receives_the_declared_defaults() -> None:
+    registry = make_registry({"webhook": plugin_module}, config=_config("https://hooks.example.com/k"), include_builtins=False)
+    settings = registry.settings_for("webhook")
+    assert settings["max-payload-bytes"] == 65_536 and settings["retries"] == 1  # default, configured
+    assert registry.plugin("webhook").settings_schema is not None
 
 
 def test_reported_error_reaches_the_server(server: WebhookServer) -> None:

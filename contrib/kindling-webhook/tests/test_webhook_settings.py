@@ -1,10 +1,17 @@
-"""Settings validation: defaults, the env URL, and a clear error naming each bad key path."""
+"""Settings validation: defaults, the env URL, and a clear error naming each bad key path.
+
+Unknown keys, types and bounds are checked by kindling-core against the plugin's declared
+schema (a ``SettingsError``); the URL, headers and environment checks by the plugin itself (a
+``WebhookSettingsError``, a subclass). ``parse_settings`` applies both, so these tests call it
+on raw tables.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from kindling_webhook.settings import ENV_URL, WebhookSettingsError, parse_settings
+from kindling_core.errors import SettingsError
+from kindling_webhook.settings import ENV_URL, parse_settings
 
 URL = "https://hooks.example.com/kindling?token=abc"
 
@@ -40,11 +47,13 @@ def test_headers_and_secret_from_env_are_sent_but_never_shown() -> None:
 @pytest.mark.parametrize(
     ("settings", "environ", "path", "fragment"),
     [
-        ({"url": 3}, {}, "tool.kindling.settings.webhook.url", "must be a non-empty http(s) URL"),
+        ({"url": 3}, {}, "tool.kindling.settings.webhook.url", "must be a string, got 3"),
+        ({"url": ""}, {}, "tool.kindling.settings.webhook.url", "must be a non-empty http(s) URL"),
         ({"url": "ftp://x.example/"}, {}, "tool.kindling.settings.webhook.url", "http:// or https://"),
         ({}, {ENV_URL: "not a url"}, "tool.kindling.settings.webhook.url", f"env {ENV_URL}"),
         ({"url": URL, "timeout-seconds": 0}, {}, "tool.kindling.settings.webhook.timeout-seconds", "positive number"),
         ({"url": URL, "timeout-seconds": "5"}, {}, "tool.kindling.settings.webhook.timeout-seconds", "'5'"),
+        ({"url": URL, "timeout-seconds": float("inf")}, {}, "tool.kindling.settings.webhook.timeout-seconds", "inf"),
         ({"url": URL, "retries": -1}, {}, "tool.kindling.settings.webhook.retries", "integer >= 0"),
         ({"url": URL, "retries": 1.5}, {}, "tool.kindling.settings.webhook.retries", "integer"),
         ({"url": URL, "retries": True}, {}, "tool.kindling.settings.webhook.retries", "integer"),
@@ -69,7 +78,7 @@ def test_headers_and_secret_from_env_are_sent_but_never_shown() -> None:
     ],
 )
 def test_bad_settings_name_the_key_path(settings: dict, environ: dict, path: str, fragment: str) -> None:
-    with pytest.raises(WebhookSettingsError) as info:
+    with pytest.raises(SettingsError) as info:
         parse_settings(settings, environ=environ)
     message = str(info.value)
     assert message.startswith(path + " "), message
@@ -79,6 +88,6 @@ def test_bad_settings_name_the_key_path(settings: dict, environ: dict, path: str
 
 
 def test_error_never_echoes_a_secret_from_the_environment() -> None:
-    with pytest.raises(WebhookSettingsError) as info:
+    with pytest.raises(SettingsError) as info:
         parse_settings({"url": URL, "header-env": {"Authorization": "HOOK_AUTH"}}, environ={"HOOK_AUTH": "line1\nline2"})
     assert "line1" not in str(info.value)
