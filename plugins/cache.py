@@ -32,18 +32,22 @@ def recommend_shared_consumers(context: CacheContext) -> Iterator[CacheRecommend
     """Yield a recommendation per entity read by two or more batch pipes (see module doc)."""
     if context.strategy == "streaming":
         return
-    modes = context.modes
+    # Everything that does not depend on the entity is worked out once: a 100,000-pipe plan
+    # can have tens of thousands of shared entities.
     batch = PipeMode.BATCH
+    streaming = {p for p, m in context.modes.items() if m is not batch}
+    threshold = f"{context.min_size_mb:g} MB"
+    storage_level = context.storage_level
+    no_provider = context.size_provider is None
     for entity, consumers in sorted(context.consumers.items()):
         if len(consumers) < 2:
             continue
-        readers = [p for p in consumers if modes[p] is batch]
+        readers = [p for p in consumers if p not in streaming] if streaming else consumers
         if len(readers) < 2:
             continue
         shown = ", ".join(readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
         base = f"read by {len(readers)} batch pipes ({shown})"
-        threshold = f"{context.min_size_mb:g} MB"
-        if context.size_provider is None:
+        if no_provider:
             size = None
             note = f"size unknown (no size provider), so the {threshold} threshold was not applied"
         else:
@@ -56,7 +60,7 @@ def recommend_shared_consumers(context: CacheContext) -> Iterator[CacheRecommend
                 note = f"size {_mb(size)} >= {threshold}"
         yield CacheRecommendation(
             entity=entity,
-            storage_level=context.storage_level,
+            storage_level=storage_level,
             reason=f"{base}; {note}",
             heuristic=NAME,
             size_bytes=size,

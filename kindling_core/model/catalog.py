@@ -11,9 +11,11 @@ Invariants:
   source when no pipe writes it), while execution needs a declaration to find the table;
 * every mutation happens under a lock and bumps :attr:`Catalog.version`;
 * :attr:`Catalog.fingerprint` is a content fingerprint of all entity and pipe metadata
-  (functions, descriptions and origins excluded). It is maintained incrementally (an
-  order-independent sum of per-declaration digests), so reading it costs O(1) however many
-  pipes there are; equal declarations give equal fingerprints in any order and any process.
+  (functions, descriptions and origins excluded): an order-independent sum of
+  per-declaration digests, so equal declarations give equal fingerprints in any order and
+  any process. Digests are not computed per declaration but batched on the next read
+  (``fingerprint``, ``snapshot``): a read costs O(declarations since the last read), and O(1)
+  when nothing changed.
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ _MOD = 1 << 128
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _digest(data: tuple[Any, ...]) -> int:
-    return int.from_bytes(hashlib.blake2b(repr(data).encode(), digest_size=16).digest(), "big")
+def _digest(data: object) -> int:
+    """128 bits of blake2b over a declaration's ``fingerprint_data()`` (text as is, else its ``repr``)."""
+    text = data if type(data) is str else repr(data)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big")
 
 
 def _caller_origin() -> str:
@@ -66,7 +70,10 @@ class Catalog:
         self._lock = threading.RLock()
         self._entities: dict[str, Entity] = {}
         self._pipes: dict[str, Pipe] = {}
-        self._digests: dict[tuple[str, str], int] = {}
+        # Per kind ("entity", "pipe"), by id: digests counted in ``_sum``, and declarations
+        # made since the fingerprint was last read (digested on the next read).
+        self._digests: dict[str, dict[str, int]] = {"entity": {}, "pipe": {}}
+        self._undigested: dict[str, dict[str, Any]] = {"entity": {}, "pipe": {}}
         self._sum = 0
         self._version = 0
 
@@ -102,14 +109,13 @@ class Catalog:
             kind, store = "entity", self._entities
         else:
             raise TypeError(f"expected an Entity or a Pipe, got {type(item).__name__}")
-        digest = _digest(item.fingerprint_data())
+        item_id = item.id
         with self._lock:
-            existing = store.get(item.id)
+            existing = store.get(item_id)
             if existing is not None:
                 raise _duplicate(kind, item, existing)
-            store[item.id] = item
-            self._digests[(kind, item.id)] = digest
-            self._sum = (self._sum + digest) % _MOD
+            store[item_id] = item
+            self._undigested[kind][item_id] = item
             self._version += 1
         return item
 
@@ -126,7 +132,8 @@ class Catalog:
             if item_id not in store:
                 raise UnknownNameError(kind, item_id, store)
             item = store.pop(item_id)
-            self._sum = (self._sum - self._digests.pop((kind, item_id))) % _MOD
+            if self._undigested[kind].pop(item_id, None) is None:
+                self._sum = (self._sum - self._digests[kind].pop(item_id)) % _MOD
             self._version += 1
             return item
 
@@ -163,7 +170,7 @@ class Catalog:
     def snapshot(self) -> tuple[tuple[Pipe, ...], Mapping[str, Entity], str]:
         """A consistent ``(pipes, entities, fingerprint)`` taken under the lock."""
         with self._lock:
-            return tuple(self._pipes.values()), MappingProxyType(dict(self._entities)), self.fingerprint
+            return tuple(self._pipes.values()), MappingProxyType(dict(self._entities)), self._fingerprint()
 
     def undeclared_entities(self) -> tuple[str, ...]:
         """Entity ids pipes use that were never declared (implicit references), sorted."""
@@ -179,7 +186,22 @@ class Catalog:
     @property
     def fingerprint(self) -> str:
         """Content fingerprint of all declarations (32 hex digits); see the module docstring."""
-        return f"{self._sum:032x}{len(self._digests):x}"
+        with self._lock:
+            return self._fingerprint()
+
+    def _fingerprint(self) -> str:
+        """The fingerprint, after adding the digests of declarations made since the last read."""
+        total = self._sum
+        for kind, undigested in self._undigested.items():
+            if undigested:
+                digests = self._digests[kind]
+                for item_id, item in undigested.items():
+                    digest = digests[item_id] = _digest(item.fingerprint_data())
+                    total += digest
+                undigested.clear()
+        self._sum = total % _MOD
+        count = len(self._digests["entity"]) + len(self._digests["pipe"])
+        return f"{self._sum:032x}{count:x}"
 
     def __len__(self) -> int:
         return len(self._pipes)

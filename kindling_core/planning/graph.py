@@ -1,19 +1,23 @@
 """The pipe graph: pipes as nodes, an edge ``p -> q`` when ``q`` reads the entity ``p`` writes.
 
 Construction is O(V + E): one pass builds the entity → producer index, a second resolves every
-input through it. Invariants of a built :class:`PipeGraph`:
+input through it to the pipe's upstream producers. Invariants of a built :class:`PipeGraph`:
 
 * every entity has at most one producer (else :class:`DuplicateProducerError` naming the
   entity and all its writers);
 * an input no pipe produces is an *external source* (``external_sources``), not an error;
-* the graph is immutable; derived results (generations, levels) are computed once, lazily.
+* the graph is immutable; derived results (readers per entity, consumers, generations,
+  levels) are computed once, lazily, when first asked for.
 
-Ordering uses Kahn's algorithm on plain dicts and lists (iterative, so a 100,000-pipe chain is
-fine; faster than per-node networkx calls at this scale). Generation ``k`` holds the pipes whose
-longest chain of upstream producers has ``k`` edges, sorted by id, so plans are deterministic.
-When Kahn's algorithm cannot place every pipe the graph has a cycle; one is found by walking
-predecessors among the unplaced pipes (every unplaced pipe has an unplaced predecessor, so the
-walk must revisit a pipe) and reported with its full path.
+Generation ``k`` holds the pipes whose longest chain of upstream producers has ``k`` edges,
+sorted by id, so plans are deterministic. Levels are computed from the upstream producers
+alone: one pass in declaration order settles every pipe whose producers were declared before
+it, and an iterative depth-first walk up the producers settles the rest (no recursion, so a
+100,000-pipe chain is fine; faster than networkx at this scale). The walk meets a pipe already
+on its path exactly when the graph has a cycle; then Kahn's algorithm finds the pipes that
+cannot be placed, and a cycle is found by walking predecessors among them (every unplaced pipe
+has an unplaced predecessor, so the walk must revisit a pipe) and reported with its full path.
+Kahn's algorithm also layers induced sub-graphs (:meth:`PipeGraph.generations_of`).
 
 networkx is the engine for whole-graph analyses (:meth:`PipeGraph.cyclic_components`,
 :meth:`PipeGraph.to_networkx`). It is imported lazily; without it, a pure-Python iterative
@@ -23,6 +27,7 @@ Tarjan algorithm lists the cyclic components, and planning works unchanged.
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -76,7 +81,7 @@ class PipeGraph:
 
     __slots__ = (
         "_ids", "_inputs", "_output", "_modes", "_producer", "_upstream", "_readers",
-        "_self_loops", "_edge_count", "_consumers", "_order", "_levels", "_generations",
+        "_consumers", "_order", "_levels", "_generations",
     )
 
     def __init__(
@@ -88,47 +93,26 @@ class PipeGraph:
     ) -> None:
         """Build from parallel mappings (use :meth:`from_pipes` for pipe objects)."""
         self._ids: tuple[str, ...] = tuple(ids)
+        # Entity → its writer. Built in C (zip/map): this runs for every pipe of every plan.
+        producer = dict(zip(map(output.__getitem__, self._ids), self._ids))
+        if len(producer) != len(self._ids):  # two writers of an entity, or a repeated id
+            self._ids = tuple(dict.fromkeys(self._ids))
+            producer = _producers(self._ids, output)
+        count = len(self._ids)
+        if len(inputs) != count or len(output) != count or len(modes) != count:  # keep the graph's pipes only
+            inputs = {p: inputs[p] for p in self._ids}
+            output = {p: output[p] for p in self._ids}
+            modes = {p: modes[p] for p in self._ids}
+        if not set(map(type, modes.values())) <= {PipeMode}:
+            modes = {p: PipeMode(m) for p, m in modes.items()}
         self._inputs = inputs
         self._output = output
-        if any(type(m) is not PipeMode for m in modes.values()):
-            modes = {p: PipeMode(m) for p, m in modes.items()}
         self._modes = modes
-        producer: dict[str, str] = {}
-        conflicts: dict[str, list[str]] = {}
-        for pid in self._ids:
-            entity = output[pid]
-            first = producer.setdefault(entity, pid)
-            if first != pid:
-                conflicts.setdefault(entity, [first]).append(pid)
-        if conflicts:
-            raise DuplicateProducerError({e: sorted(ps) for e, ps in sorted(conflicts.items())})
-        # One pass over the inputs builds both directions: upstream producers per pipe, and
-        # readers per entity (a pipe's downstream pipes are the readers of its output).
-        upstream: dict[str, tuple[str, ...]] = {}
-        readers_of: dict[str, list[str]] = {}
-        self_loops: list[str] = []
-        edges = 0
-        get = producer.get
-        for pid in self._ids:
-            ups = []
-            for entity in inputs[pid]:
-                readers = readers_of.get(entity)
-                if readers is None:
-                    readers_of[entity] = [pid]
-                else:
-                    readers.append(pid)
-                src = get(entity)
-                if src is not None:
-                    ups.append(src)
-                    if src == pid:
-                        self_loops.append(pid)
-            upstream[pid] = tuple(ups)
-            edges += len(ups)
         self._producer = producer
-        self._upstream = upstream
-        self._readers = readers_of
-        self._self_loops = tuple(sorted(self_loops))
-        self._edge_count = edges
+        # Derived lazily, when first asked for: upstream producers per pipe, readers per
+        # entity, consumers, the order. Planning a catalog needs only the levels.
+        self._upstream: dict[str, tuple[str, ...]] | None = None
+        self._readers: dict[str, list[str]] | None = None
         self._consumers: Mapping[str, tuple[str, ...]] | None = None
         self._order: tuple[str, ...] | None = None
         self._levels: dict[str, int] | None = None
@@ -136,21 +120,21 @@ class PipeGraph:
 
     @classmethod
     def from_pipes(cls, pipes: Iterable[PipeLike]) -> PipeGraph:
-        """Build the graph of ``pipes`` (objects with ``id``, ``inputs``, ``output``, ``mode``)."""
-        ids: list[str] = []
-        inputs: dict[str, tuple[str, ...]] = {}
-        output: dict[str, str] = {}
-        modes: dict[str, PipeMode] = {}
-        for pipe in pipes:
-            pid = pipe.id
-            if pid in inputs:
-                raise DuplicatePipeError(pid)
-            ids.append(pid)
-            ins = pipe.inputs
-            inputs[pid] = ins if type(ins) is tuple else tuple(ins)
-            output[pid] = pipe.output
-            mode = pipe.mode
-            modes[pid] = mode if type(mode) is PipeMode else PipeMode(mode)
+        """Build the graph of ``pipes`` (objects with ``id``, ``inputs``, ``output``, ``mode``).
+
+        Two pipes with one id raise :class:`DuplicatePipeError`.
+        """
+        pipes = pipes if isinstance(pipes, (list, tuple)) else list(pipes)
+        ids = [pipe.id for pipe in pipes]
+        inputs = {pipe.id: (ins if type(ins := pipe.inputs) is tuple else tuple(ins)) for pipe in pipes}
+        if len(inputs) != len(ids):
+            seen: set[str] = set()
+            for pid in ids:
+                if pid in seen:
+                    raise DuplicatePipeError(pid)
+                seen.add(pid)
+        output = {pipe.id: pipe.output for pipe in pipes}
+        modes = {pipe.id: pipe.mode for pipe in pipes}
         return cls(ids, inputs, output, modes)
 
     @classmethod
@@ -179,14 +163,15 @@ class PipeGraph:
         return len(self._ids)
 
     def __contains__(self, pipe_id: object) -> bool:
-        return pipe_id in self._upstream
+        return pipe_id in self._output
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._ids)
 
     @property
     def edge_count(self) -> int:
-        return self._edge_count
+        """Pipe-to-pipe edges (an input nobody writes is not an edge)."""
+        return sum(map(len, self._upstream_of().values()))
 
     @property
     def modes(self) -> Mapping[str, PipeMode]:
@@ -208,35 +193,89 @@ class PipeGraph:
 
     def upstream(self, pipe_id: str) -> tuple[str, ...]:
         """Pipes whose outputs ``pipe_id`` reads, in input order."""
-        return self._upstream[pipe_id]
+        return self._upstream_of()[pipe_id]
 
     def downstream(self, pipe_id: str) -> tuple[str, ...]:
         """Pipes reading ``pipe_id``'s output, in declaration order."""
-        return tuple(self._readers.get(self._output[pipe_id], ()))
+        return tuple(self._readers_of().get(self._output[pipe_id], ()))
+
+    def descendants(self, pipe_id: str) -> set[str]:
+        """Every pipe transitively downstream of ``pipe_id`` (not ``pipe_id`` itself, unless
+        it lies on a cycle), as a new set. Unknown ids raise :class:`UnknownPipeError`."""
+        if pipe_id not in self._output:
+            raise UnknownPipeError([pipe_id], self._ids)
+        readers, output = self._readers_of(), self._output
+        seen: set[str] = set()
+        stack = [pipe_id]
+        while stack:
+            for reader in readers.get(output[stack.pop()], ()):
+                if reader not in seen:
+                    seen.add(reader)
+                    stack.append(reader)
+        return seen
+
+    def _upstream_of(self) -> dict[str, tuple[str, ...]]:
+        """Pipe → the pipes writing its inputs, in input order (built on first use)."""
+        if self._upstream is None:
+            get = self._producer.get
+            inputs = self._inputs
+            upstream: dict[str, tuple[str, ...]] = {}
+            for pid in self._ids:
+                found = []
+                for entity in inputs[pid]:
+                    src = get(entity)
+                    if src is not None:
+                        found.append(src)
+                upstream[pid] = tuple(found)
+            self._upstream = upstream
+        return self._upstream
+
+    def _readers_of(self) -> dict[str, list[str]]:
+        """Entity → the pipes reading it, in declaration order (built on first use)."""
+        if self._readers is None:
+            readers: dict[str, list[str]] = {}
+            inputs = self._inputs
+            for pid in self._ids:
+                for entity in inputs[pid]:
+                    found = readers.get(entity)
+                    if found is None:
+                        readers[entity] = [pid]
+                    else:
+                        found.append(pid)
+            self._readers = readers
+        return self._readers
+
+    def _self_loops(self) -> tuple[str, ...]:
+        """Pipes reading their own output, sorted."""
+        inputs, output = self._inputs, self._output
+        return tuple(sorted(p for p in self._ids if output[p] in inputs[p]))
 
     def edges(self) -> Iterator[tuple[str, str, str]]:
         """Every edge as ``(producer, consumer, entity)``."""
-        output = self._output
+        output, upstream = self._output, self._upstream_of()
         for pid in self._ids:
-            for src in self._upstream[pid]:
+            for src in upstream[pid]:
                 yield src, pid, output[src]
 
     @property
     def consumers(self) -> Mapping[str, tuple[str, ...]]:
-        """Every entity read by some pipe → the pipes reading it (sorted by id)."""
+        """Every entity read by some pipe → the pipes reading it (sorted by id), in entity-id order."""
         if self._consumers is None:
-            self._consumers = MappingProxyType({e: tuple(sorted(ps)) for e, ps in self._readers.items()})
+            readers = self._readers_of()
+            self._consumers = MappingProxyType({e: tuple(sorted(readers[e])) for e in sorted(readers)})
         return self._consumers  # type: ignore[return-value]
 
     @property
     def entities(self) -> tuple[str, ...]:
         """Every entity read or written by the graph's pipes, sorted."""
-        return tuple(sorted(set(self._producer) | set(self._readers)))
+        return tuple(sorted(set(self._producer).union(*self._inputs.values())))
 
     @property
     def external_sources(self) -> tuple[str, ...]:
         """Entities read by some pipe and written by none (sorted)."""
-        return tuple(sorted(e for e in self._readers if e not in self._producer))
+        read = set().union(*self._inputs.values())
+        read.difference_update(self._producer)
+        return tuple(sorted(read))
 
     # ------------------------------------------------------------------ sub-graphs
 
@@ -246,12 +285,12 @@ class PipeGraph:
         Unknown ids raise :class:`UnknownPipeError` (did-you-mean and the list).
         """
         wanted = list(dict.fromkeys(pipe_ids))
-        unknown = [p for p in wanted if p not in self._upstream]
+        unknown = [p for p in wanted if p not in self._output]
         if unknown:
             raise UnknownPipeError(unknown, self._ids)
         seen = set(wanted)
         stack = list(wanted)
-        upstream = self._upstream
+        upstream = self._upstream_of()
         while stack:
             for src in upstream[stack.pop()]:
                 if src not in seen:
@@ -262,7 +301,7 @@ class PipeGraph:
     def restrict(self, pipe_ids: Iterable[str]) -> PipeGraph:
         """The induced sub-graph on ``pipe_ids`` (entities written outside become external)."""
         keep = [p for p in dict.fromkeys(pipe_ids)]
-        unknown = [p for p in keep if p not in self._upstream]
+        unknown = [p for p in keep if p not in self._output]
         if unknown:
             raise UnknownPipeError(unknown, self._ids)
         return PipeGraph(
@@ -280,7 +319,7 @@ class PipeGraph:
         Returns the generations and the remaining in-degree of every pipe (non-zero for pipes
         that could not be placed: those on or downstream of a cycle).
         """
-        upstream, readers, output = self._upstream, self._readers, self._output
+        upstream, readers, output = self._upstream_of(), self._readers_of(), self._output
         if members is None:
             indegree = {p: len(ups) for p, ups in upstream.items()}
         else:
@@ -307,24 +346,52 @@ class PipeGraph:
     def _ensure_order(self) -> None:
         if self._generations is not None:
             return
-        if self._self_loops:
-            pipe = self._self_loops[0]
-            raise SelfLoopError(pipe, self._output[pipe], self.cyclic_components())
-        generations, indegree = self._kahn()
-        placed = sum(len(g) for g in generations)
-        if placed != len(self._ids):
+        levels = self._longest_chain_levels()
+        if levels is None:  # a cycle: Kahn's algorithm finds the pipes that cannot be placed
+            self_loops = self._self_loops()
+            if self_loops:
+                pipe = self_loops[0]
+                raise SelfLoopError(pipe, self._output[pipe], self.cyclic_components())
+            _generations, indegree = self._kahn()
             raise self._cycle_error(indegree)
-        levels: dict[str, int] = {}
-        for index, generation in enumerate(generations):
-            for pid in generation:
-                levels[pid] = index
+        generations: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
+        for pid, level in levels.items():
+            generations[level].append(pid)
+        for generation in generations:
+            generation.sort()
         self._levels = levels
-        self._generations = tuple(tuple(g) for g in generations)
+        self._generations = tuple(map(tuple, generations))
         self._order = tuple(p for g in generations for p in g)
+
+    def _longest_chain_levels(self) -> dict[str, int] | None:
+        """Pipe → edges on its longest upstream chain (its forward generation); ``None`` on a cycle.
+
+        ``level(p) = 0`` without producers, else ``1 + max(level(u) for u in upstream(p))``.
+        One pass in declaration order settles every pipe whose producers were declared before
+        it, keeping the level of each written entity (its writer's); an entity nobody writes
+        counts ``-1``. All pipes settle there when pipes are declared producers first, as
+        usual. Otherwise the first unsettled producer hands over to :func:`_settle`, which
+        walks up the producers of each remaining pipe: O(V + E) in every order.
+        """
+        ids, inputs, output = self._ids, self._inputs, self._output
+        written: dict[str, int | None] = dict.fromkeys(self._producer)  # None: writer not settled yet
+        level_of = written.get
+        external = itertools.repeat(-1)  # the level of an entity nobody writes
+        levels: dict[str, int] = {}
+        try:
+            for pid, ins, out in zip(ids, map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
+                # max() meets None (TypeError) when a producer is not settled yet
+                written[out] = levels[pid] = max(map(level_of, ins, external)) + 1 if ins else 0
+        except TypeError:
+            upstream = self._upstream_of()
+            for pid in ids:
+                if pid not in levels and not _settle(pid, upstream, levels):
+                    return None
+        return levels
 
     def _cycle_error(self, indegree: Mapping[str, int]) -> CycleError:
         remaining = {p for p, d in indegree.items() if d > 0}
-        cycle = _walk_to_cycle(min(remaining), self._upstream, remaining)
+        cycle = _walk_to_cycle(min(remaining), self._upstream_of(), remaining)
         output = self._output
         return CycleError(cycle, [output[p] for p in cycle], self.cyclic_components())
 
@@ -353,7 +420,7 @@ class PipeGraph:
     def generations_of(self, pipe_ids: Iterable[str]) -> tuple[tuple[str, ...], ...]:
         """Forward generations of the sub-graph induced by ``pipe_ids`` (edges leaving it ignored)."""
         members = set(pipe_ids)
-        unknown = [p for p in members if p not in self._upstream]
+        unknown = [p for p in members if p not in self._output]
         if unknown:
             raise UnknownPipeError(sorted(unknown), self._ids)
         generations, indegree = self._kahn(members)
@@ -367,18 +434,19 @@ class PipeGraph:
 
         Ties break towards the smallest id. With ``within``, only pipes of that set count.
         """
-        if pipe_id not in self._upstream:
+        if pipe_id not in self._output:
             raise UnknownPipeError([pipe_id], self._ids)
         if within is None:
             levels = self.levels()
         else:
             members = set(within)
             levels = {p: i for i, g in enumerate(self.generations_of(members)) for p in g}
+        upstream = self._upstream_of()
         chain = [pipe_id]
         current = pipe_id
         while levels[current] > 0:
             target = levels[current] - 1
-            current = min(u for u in self._upstream[current] if levels.get(u) == target)
+            current = min(u for u in upstream[current] if levels.get(u) == target)
             chain.append(current)
         return tuple(reversed(chain))
 
@@ -413,8 +481,9 @@ class PipeGraph:
         if nx is not None:
             components = nx.strongly_connected_components(self.to_networkx())
         else:
-            components = _tarjan(self._ids, {p: self.downstream(p) for p in self._ids})
-        self_loops = set(self._self_loops)
+            readers, output = self._readers_of(), self._output
+            components = _tarjan(self._ids, {p: readers.get(output[p], ()) for p in self._ids})
+        self_loops = set(self._self_loops())
         found = [tuple(sorted(c)) for c in components if len(c) > 1 or next(iter(c)) in self_loops]
         return tuple(sorted(found))
 
@@ -439,7 +508,46 @@ class PipeGraph:
         return graph
 
     def __repr__(self) -> str:
-        return f"<PipeGraph {len(self._ids)} pipes, {self._edge_count} edges, {len(self.external_sources)} external sources>"
+        return f"<PipeGraph {len(self._ids)} pipes, {self.edge_count} edges, {len(self.external_sources)} external sources>"
+
+
+def _producers(ids: Sequence[str], output: Mapping[str, str]) -> dict[str, str]:
+    """Entity → the pipe writing it; raises :class:`DuplicateProducerError` naming every
+    entity with several writers."""
+    producer: dict[str, str] = {}
+    conflicts: dict[str, list[str]] = {}
+    for pid in ids:
+        entity = output[pid]
+        first = producer.setdefault(entity, pid)
+        if first != pid:
+            conflicts.setdefault(entity, [first]).append(pid)
+    if conflicts:
+        raise DuplicateProducerError({e: sorted(ps) for e, ps in sorted(conflicts.items())})
+    return producer
+
+
+def _settle(start: str, upstream: Mapping[str, tuple[str, ...]], levels: dict[str, int]) -> bool:
+    """Give ``start`` and every unsettled pipe upstream of it a level (see
+    :meth:`PipeGraph._longest_chain_levels`) by an iterative depth-first walk up the
+    producers; ``False`` when the walk meets a pipe already on its path: a cycle."""
+    level_of = levels.__getitem__
+    path = [(start, iter(upstream[start]))]  # the walk: each pipe with its producers still to visit
+    on_path = {start}
+    while path:
+        pid, producers = path[-1]
+        for src in producers:
+            if src not in levels:
+                if src in on_path:
+                    return False
+                path.append((src, iter(upstream[src])))
+                on_path.add(src)
+                break
+        else:  # every producer settled
+            path.pop()
+            on_path.discard(pid)
+            ups = upstream[pid]
+            levels[pid] = max(map(level_of, ups)) + 1 if ups else 0
+    return True
 
 
 def _walk_to_cycle(start: str, upstream: Mapping[str, Sequence[str]], remaining: set[str]) -> tuple[str, ...]:
