@@ -14,7 +14,7 @@ Precedence, later wins:
 2. the configuration file: the nearest ``pyproject.toml``, or what the code names
    (``App(config_path=...)``, ``App(config=...)``); ``--config FILE`` replaces all of these;
 3. environment: ``KINDLING_DISABLE_PLUGINS``, ``KINDLING_DISABLE_PLUGIN_AUTOLOAD``;
-4. keyword overrides in the code (``App(plugins={"disable": [...]})``);
+4. keyword overrides in the code (``App(plugins_config={"disable": [...]})``);
 5. the command line: ``--disable-plugin ID`` disables ID whatever enables it;
    ``--enable-plugin ID`` loads ID even with autoload off and even when the file, the
    environment or the code disable it; ``--no-autoload`` turns autoload off and
