@@ -1,6 +1,6 @@
 """Built-in cache heuristic ``shared-consumers``: cache what several batch pipes read.
 
-Rule (the evaluation's shared-consumer recommendation, advisory only): recommend caching an
+Rule (shared consumers, advisory only): recommend caching an
 entity read by more than one *batch* pipe of the plan. Details:
 
 * plans of the ``streaming`` strategy recommend nothing (streaming queries use checkpoints, and

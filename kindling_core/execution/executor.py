@@ -1,6 +1,6 @@
 """The generation executor: runs a plan generation by generation.
 
-Semantics (the seed's ``GenerationExecutor`` "Modified Proposal"):
+Semantics (sequential within a generation by default, as `docs/design/concurrency.md` explains):
 
 * generations run in plan order; within a generation pipes run **sequentially** in plan
   order by default (Spark parallelises each pipe's work across the cluster); with

@@ -184,9 +184,7 @@ TOP_LEVEL = ("kindling_core/", "plugins/", "contrib/", "examples/", "tests/", "d
 ROOT_FILES = {"pyproject.toml", "Makefile", "README.md"}
 #: Citations of material outside the repository (the design brief, its source documents).
 FOREIGN = re.compile(r"ARCHITECTURE\.md|\.\./shared|\bthe seed\b|\bseed's\b|(?i:\bthe (?:design )?evaluation\b)")
-#: TODO(lead): files still citing outside material (owned by other helpers of issue 7); remove
-#: each entry once fixed. The test fails for an entry that no longer offends, so this only shrinks.
-KNOWN_FOREIGN = {"kindling_core/execution/executor.py", "plugins/cache.py"}
+KNOWN_FOREIGN: set[str] = set()
 
 
 def strip_fences(text: str) -> str:
