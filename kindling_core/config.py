@@ -65,6 +65,7 @@ __all__ = [
     "ChangeDetectorsConfig",
     "ExecutionConfig",
     "SparkConfig",
+    "StreamingConfig",
     "ENVIRONMENT",
     "apply_environment",
     "check_setting",
@@ -315,6 +316,57 @@ class SparkConfig:
 
 
 @attrs.frozen
+class StreamingConfig:
+    """``[tool.kindling.streaming]``: long-running streaming queries (``app.streams``)."""
+
+    TABLE: ClassVar[str] = "tool.kindling.streaming"
+
+    checkpoint_base: str = setting(
+        ".kindling/checkpoints",
+        non_empty=True,
+        doc="Where streaming pipes keep their checkpoints (one folder per pipe id) unless a pipe "
+        "declares `checkpoint=`: a path relative to the project root, or a URL such as `abfss://...`.",
+    )
+    default_trigger: str = setting(
+        "",
+        syntax="trigger",
+        doc="The trigger of streaming pipes that declare none (`10 seconds`, `availableNow`...); "
+        "empty: Spark's default, a micro-batch as soon as the previous one finished.",
+    )
+    stop_timeout_seconds: float = setting(
+        30.0,
+        minimum=0.1,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="How long stopping a query may take: `app.streams.stop()` gives up waiting after it "
+        "(on any session), and sessions kindling builds set `spark.sql.streaming.stopTimeout` to it.",
+    )
+    watchdog_interval_seconds: float = setting(
+        30.0,
+        minimum=0.01,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="How often the watchdog polls the managed queries (a safety net behind the listener).",
+    )
+    stale_after_seconds: float = setting(
+        600.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="A query whose trigger is active with no progress for this long is reported stale "
+        "(`streaming.query_stalled`). 0 = never.",
+    )
+    no_progress_after_start_seconds: float = setting(
+        300.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="A running query that made no progress (no batch, no idle trigger) this long after its "
+        "start is reported (`streaming.start_stalled`). 0 = never.",
+    )
+
+
+@attrs.frozen
 class KindlingConfig:
     """All of ``[tool.kindling]``, parsed and frozen.
 
@@ -335,6 +387,7 @@ class KindlingConfig:
     error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
     execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")
     spark: SparkConfig = setting(SparkConfig(), doc="The local Spark session the app builds when none is active.")
+    streaming: StreamingConfig = setting(StreamingConfig(), doc="Long-running streaming queries: checkpoints, triggers, stops, the watchdog.")
     settings: Mapping[str, Mapping[str, Any]] = setting(
         factory=dict,
         kind="tables",

@@ -17,7 +17,8 @@ same table). Everything that accepts a configuration value reads the same rule:
 :func:`check` raises :class:`Problem` (what is required, the value, where inside the value);
 :func:`value_error` turns it into the one :class:`~kindling_core.errors.ConfigError` shape, and
 :func:`unknown_key_error` is the one shape for an unknown key. This module imports nothing of
-kindling_core but the leaf modules ``_names``, ``errors`` and ``failure_policy``.
+kindling_core but the leaf modules ``_names``, ``errors``, ``failure_policy`` and
+``streaming.triggers``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import attrs
 
 from kindling_core._names import did_you_mean, is_item_name, split_app_ref, suggest_item_name
 from kindling_core.errors import ConfigError
+from kindling_core.streaming.triggers import TRIGGER_FORMS, is_trigger
 
 __all__ = [
     "MAX_SECONDS",
@@ -99,6 +101,10 @@ def _is_spark_remote(text: str) -> bool:
     return text == "" or text.startswith(("sc://", "local"))
 
 
+def _is_trigger_or_empty(text: str) -> bool:
+    return text == "" or is_trigger(text)
+
+
 def _is_app_ref(text: str) -> bool:
     return text == "" or split_app_ref(text) is not None
 
@@ -118,6 +124,7 @@ SYNTAXES: Mapping[str, tuple[Callable[[str], bool], str, str]] = MappingProxyTyp
         "requirement": (_is_requirement, "a requirement such as 'acme' or 'acme>=1.2'", "requirements such as 'acme>=1.2'"),
         "app-ref": (_is_app_ref, "empty or a 'package.module:attr' reference (for example 'pipelines.orders:app')", "app references"),
         "spark-remote": (_is_spark_remote, "empty, a Spark Connect URL 'sc://host:port' or 'local[...]'", "Spark Connect URLs"),
+        "trigger": (_is_trigger_or_empty, f"empty (Spark's default) or a stream trigger: {TRIGGER_FORMS}", "stream triggers"),
     }
 )
 

@@ -21,6 +21,7 @@ EMITTING_MODULES: tuple[str, ...] = (
     "kindling_core.errorhandling",
     "kindling_core.planning.signals",
     "kindling_core.execution.signals",
+    "kindling_core.streaming.signals",
 )
 
 

@@ -35,6 +35,7 @@ from kindling_core.model.errors import (
     InvalidDimensionError,
     SignatureMismatchError,
 )
+from kindling_core.streaming.triggers import TRIGGER_FORMS, Trigger
 
 __all__ = ["Pipe", "PipeMode", "WriteMode", "check_signature"]
 
@@ -134,6 +135,16 @@ class Pipe:
     """One line for humans (default: the first paragraph of the function's docstring)."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
     """Free-form read-only settings for plugins and runners (``{"sla": "1h"}``)."""
+    trigger: str | None = None
+    """Streaming pipes: when the next micro-batch runs (``"10 seconds"``, ``"availableNow"``,
+    ``"once"``; see :mod:`kindling_core.streaming.triggers`). ``None``: the configured
+    ``default-trigger`` of ``[tool.kindling.streaming]``."""
+    read_options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
+    """Streaming pipes: options of every input read as a stream (``{"maxFilesPerTrigger": 1,
+    "startingVersion": 5}``); dimensions, read as static tables, do not get them."""
+    checkpoint: str | None = None
+    """Streaming pipes: the checkpoint location (a path relative to the project root, or a URL);
+    ``None``: ``<checkpoint-base>/<pipe id>`` of ``[tool.kindling.streaming]``."""
     origin: str = attrs.field(default="", eq=False, repr=False)
     """Where the pipe was declared (``function f at file.py:12``)."""
 
@@ -164,6 +175,8 @@ class Pipe:
             )
         if dimensions:
             _check_dimensions(self.id, dimensions, inputs)
+        if self.trigger is not None or self.read_options or self.checkpoint is not None:
+            _check_stream_settings(self)
         for index, tag in enumerate(self.tags):
             if not isinstance(tag, str) or not tag.strip():
                 raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
@@ -191,9 +204,47 @@ class Pipe:
         the catalog digests every pipe of a plan: this is three times faster to build and hash.
         """
         options = canonical(self.options) if self.options else ()
-        return (
+        text = (
             f"pipe {self.id} {','.join(self.inputs)} {self.output} {self.mode._value_} "
             f"{','.join(self.dimensions)} {self.write._value_} {self.tags!r} {options!r}"
+        )
+        if self.trigger is not None or self.read_options or self.checkpoint is not None:
+            text += f" stream {self.trigger!r} {canonical(self.read_options)!r} {self.checkpoint!r}"
+        return text
+
+
+def _check_stream_settings(pipe: Pipe) -> None:
+    """``trigger``, ``read_options`` and ``checkpoint``: only on streaming pipes, and well-formed."""
+    given = [name for name in ("trigger", "read_options", "checkpoint") if getattr(pipe, name)]
+    if pipe.mode is not PipeMode.STREAMING:
+        raise DeclarationError(
+            f"pipe {pipe.id!r} is a batch pipe but declares {', '.join(f'{n}=' for n in given)}, "
+            "which only streaming pipes use",
+            declaration=pipe.id,
+            remedy="declare the pipe with mode='streaming', or remove " + ", ".join(f"{n}=" for n in given),
+        )
+    if pipe.trigger is not None:
+        try:
+            Trigger.parse(pipe.trigger)
+        except ValueError as exc:
+            raise DeclarationError(
+                f"pipe {pipe.id!r}: trigger={pipe.trigger!r} is not a trigger ({exc}); accepted: {TRIGGER_FORMS}",
+                declaration=pipe.id,
+                remedy="write the trigger as 'availableNow', 'once' or an interval such as trigger='10 seconds'",
+            ) from None
+    for key, value in pipe.read_options.items():
+        if not isinstance(key, str) or not key.strip() or isinstance(value, (Mapping, list, tuple, set)) or value is None:
+            raise DeclarationError(
+                f"pipe {pipe.id!r}: read_options must map option names to strings, numbers or booleans, "
+                f"got {key!r}: {value!r}",
+                declaration=pipe.id,
+                remedy="pass read_options={'maxFilesPerTrigger': 1, 'startingVersion': 5} (Spark reader options)",
+            )
+    if pipe.checkpoint is not None and (not isinstance(pipe.checkpoint, str) or not pipe.checkpoint.strip()):
+        raise DeclarationError(
+            f"pipe {pipe.id!r}: checkpoint must be a non-empty path or URL, got {pipe.checkpoint!r}",
+            declaration=pipe.id,
+            remedy="pass checkpoint='abfss://.../checkpoints/my_pipe' or a local path, or leave it out",
         )
 
 
