@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from kindling_core._names import check_item_name, did_you_mean
-from kindling_core.errors import SettingsError
+from kindling_core.errors import ItemError, ItemTypeError, SettingsError
 
 __all__ = ["Setting", "SETTING_TYPES", "settings_path", "validate_settings"]
 
@@ -81,14 +81,14 @@ def _setting_name(instance: Setting, attribute: attrs.Attribute, value: object) 
 def _setting_type(instance: Setting, attribute: attrs.Attribute, value: object) -> None:
     if value not in SETTING_TYPES:
         shown = getattr(value, "__name__", repr(value))
-        raise TypeError(
+        raise ItemTypeError(
             f"Setting {instance.name!r}: type must be one of {', '.join(t.__name__ for t in SETTING_TYPES)}, got {shown}"
         )
 
 
 def _description(instance: Setting, attribute: attrs.Attribute, value: object) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"Setting {instance.name!r}: description must be a non-empty string, got {value!r}")
+        raise ItemError(f"Setting {instance.name!r}: description must be a non-empty string, got {value!r}")
 
 
 def _optional_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
@@ -126,21 +126,21 @@ class Setting:
         for bound in ("min", "max"):
             value = getattr(self, bound)
             if value is not None and not (numeric and _is_number(value)):
-                raise ValueError(
+                raise ItemError(
                     f"Setting {self.name!r}: {bound} applies to int and float settings only and must be a number, got {value!r}"
                 )
         if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"Setting {self.name!r}: min {self.min!r} is greater than max {self.max!r}")
+            raise ItemError(f"Setting {self.name!r}: min {self.min!r} is greater than max {self.max!r}")
         if self.choices is not None:
             if not self.choices or any(not _type_matches(self.type, choice) for choice in self.choices):
-                raise ValueError(
+                raise ItemError(
                     f"Setting {self.name!r}: choices must be a non-empty list of {SETTING_TYPES[self.type]} values, "
                     f"got {self.choices!r}"
                 )
         if self.required and self.default is not None:
-            raise ValueError(f"Setting {self.name!r}: a required setting has no default (got default={self.default!r})")
+            raise ItemError(f"Setting {self.name!r}: a required setting has no default (got default={self.default!r})")
         if self.default is not None and self.problem(self.default) is not None:
-            raise ValueError(f"Setting {self.name!r}: its default {self.default!r} is not {self.expects()}")
+            raise ItemError(f"Setting {self.name!r}: its default {self.default!r} is not {self.expects()}")
 
     def expects(self) -> str:
         """What a valid value is, in words: ``"an integer >= 0 and <= 20"``."""

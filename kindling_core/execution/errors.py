@@ -9,7 +9,7 @@ from kindling_core.errors import KindlingError
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution.result import RunResult
 
-__all__ = ["ExecutionError", "PipeTimeoutError", "RunFailedError", "RunInterrupted"]
+__all__ = ["ExecutionError", "PipeTimeoutError", "RunFailedError", "RunInterrupted", "UnknownOutcomeError"]
 
 
 class ExecutionError(KindlingError):
@@ -34,6 +34,20 @@ class PipeTimeoutError(ExecutionError):
             remedy="raise [tool.kindling.execution] timeout-seconds or make the pipe cheaper",
         )
 
+
+class UnknownOutcomeError(ExecutionError, KeyError):
+    """``RunResult.outcome(pipe_id)`` for a pipe the run did not plan (still a ``KeyError``)."""
+
+    def __init__(self, pipe: str, planned: tuple[str, ...]):
+        from kindling_core._names import did_you_mean
+
+        shown = ", ".join(planned[:20]) + (" ..." if len(planned) > 20 else "")
+        super().__init__(
+            f"the run has no outcome for pipe {pipe!r}: it was not planned in this run.{did_you_mean(pipe, planned)}"
+            f" Planned: {shown or '(none)'}.",
+            pipe=pipe,
+            remedy="ask for one of the planned pipes, or run with pipes=[...] that include it",
+        )
 
 
 class RunFailedError(ExecutionError):

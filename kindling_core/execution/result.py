@@ -112,7 +112,9 @@ class RunResult:
         for outcome in self.pipes:
             if outcome.pipe_id == pipe_id:
                 return outcome
-        raise KeyError(pipe_id)
+        from kindling_core.execution.errors import UnknownOutcomeError
+
+        raise UnknownOutcomeError(pipe_id, tuple(o.pipe_id for o in self.pipes))
 
     def by_status(self, status: PipeStatus | str) -> tuple[PipeOutcome, ...]:
         wanted = PipeStatus(status)

@@ -16,6 +16,7 @@ from kindling_core.errors import KindlingError
 
 __all__ = [
     "PlanningError",
+    "PlanWithoutGraphError",
     "CycleError",
     "SelfLoopError",
     "DuplicateProducerError",
@@ -32,6 +33,10 @@ MAX_PRINTED_CYCLE = 200
 
 class PlanningError(KindlingError):
     """Base of every error raised while building the pipe graph or planning it."""
+
+
+class PlanWithoutGraphError(PlanningError, ValueError):
+    """A plan made by hand (without a planner) was asked for something only its graph knows."""
 
 
 def format_cycle(cycle: Sequence[str]) -> str:

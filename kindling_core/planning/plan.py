@@ -181,7 +181,12 @@ class ExecutionPlan:
 
     def _graph(self) -> PipeGraph:
         if self.graph is None:
-            raise ValueError("this plan carries no graph (it was built without one)")
+            from kindling_core.planning.errors import PlanWithoutGraphError
+
+            raise PlanWithoutGraphError(
+                "this plan carries no graph: it was built by hand, not by a planner",
+                remedy="make plans with app.plan(...) or Planner.plan(...), which attach the planned graph",
+            )
         return self.graph
 
     # ------------------------------------------------------------------ renderers

@@ -140,3 +140,34 @@ def test_spark_settings_reject_a_bad_shuffle_partition_count(value: object) -> N
     assert isinstance(error, ValueError) and isinstance(error, SparkSetupError)
     assert error.setting == "shuffle_partitions"
     assert f"got {value!r}" in str(error) and "[tool.kindling.spark] shuffle-partitions" in str(error)
+
+
+# ------------------------------------------------------------------------------ results and plans
+
+
+def test_an_outcome_of_an_unplanned_pipe_names_it_and_the_planned_ones() -> None:
+    from kindling_core.execution.errors import UnknownOutcomeError
+    from kindling_core.testing import ScriptedRunner, make_app
+
+    app = make_app()
+    app.entity("raw.a", path="lake/raw/a")
+    app.entity("silver.a", path="lake/silver/a")
+    app.pipe("silver.a", inputs=["raw.a"], output="silver.a")(lambda a: a)
+    result = app.run(runner=ScriptedRunner())
+    with pytest.raises(KeyError) as info:  # still a KeyError for existing callers
+        result.outcome("silver.b")
+    error = info.value
+    assert isinstance(error, UnknownOutcomeError) and isinstance(error, KindlingError)
+    assert "'silver.b'" in str(error) and "Did you mean 'silver.a'?" in str(error)
+    assert error.remedy
+
+
+def test_a_hand_made_plan_says_it_has_no_graph_and_how_to_get_one() -> None:
+    from kindling_core.planning import ExecutionPlan
+    from kindling_core.planning.errors import PlanWithoutGraphError
+
+    plan = ExecutionPlan(strategy="batch", generations=(("a.x",),), modes={}, cache_recommendations=(), fingerprint="f")
+    with pytest.raises(ValueError) as info:
+        plan.explain("a.x")
+    assert isinstance(info.value, PlanWithoutGraphError)
+    assert "app.plan" in str(info.value)

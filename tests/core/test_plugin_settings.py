@@ -183,22 +183,22 @@ def test_an_empty_schema_declares_no_settings() -> None:
         ),
         (
             lambda: [Setting("x", int, default="3", description="d")],
-            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ValueError: "
+            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ItemError: "
             "Setting 'x': its default '3' is not an integer",
         ),
         (
             lambda: [Setting("x", int, min="0", description="d")],
-            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ValueError: "
+            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ItemError: "
             "Setting 'x': min applies to int and float settings only and must be a number, got '0'",
         ),
         (
             lambda: [Setting("x", set, description="d")],
-            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised TypeError: "
+            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ItemTypeError: "
             "Setting 'x': type must be one of bool, int, float, str, list, dict, got set",
         ),
         (
             lambda: [Setting("x", str, required=True, default="a", description="d")],
-            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ValueError: "
+            "plugin acme (acme-kindling 1.2.0) failed in kindling_settings_schema: it raised ItemError: "
             "Setting 'x': a required setting has no default (got default='a')",
         ),
     ],
