@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kindling_core.config import KindlingConfig
 from kindling_core.errorhandling import ErrorReporter
 from kindling_core.errors import PluginConfigureError, PluginError
-from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
 from kindling_core.overrides import CliOverrides, app_config, overrides_in_effect
+from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
 from kindling_core.signal_catalog import core_signals
 from kindling_core.signals import ReceiverFailure, SignalBus
 

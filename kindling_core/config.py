@@ -387,7 +387,9 @@ class KindlingConfig:
     error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
     execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")
     spark: SparkConfig = setting(SparkConfig(), doc="The local Spark session the app builds when none is active.")
-    streaming: StreamingConfig = setting(StreamingConfig(), doc="Long-running streaming queries: checkpoints, triggers, stops, the watchdog.")
+    streaming: StreamingConfig = setting(
+        StreamingConfig(), doc="Long-running streaming queries: checkpoints, triggers, stops, the watchdog."
+    )
     settings: Mapping[str, Mapping[str, Any]] = setting(
         factory=dict,
         kind="tables",

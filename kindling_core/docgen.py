@@ -20,8 +20,8 @@ import attrs
 
 from kindling_core import hookspecs
 from kindling_core._typedoc import render_item, render_payload_types
-from kindling_core.plugin import PAYLOAD_TYPES
 from kindling_core.families import FAMILIES, FAMILY_BY_HOOK
+from kindling_core.plugin import PAYLOAD_TYPES
 from kindling_core.signal_catalog import EMITTING_MODULES, core_signals
 
 __all__ = ["render_hooks", "render_signals", "render_config", "main"]
@@ -57,10 +57,12 @@ def render_hooks() -> str:
         historic = " (historic)" if opts.get("historic") else ""
         out.append(f"\n## `{name}`{historic}\n\n```python\ndef {name}{signature}\n```\n\n")
         out.append((inspect.getdoc(function) or "") + "\n")
-        family = FAMILY_BY_HOOK.get(name)
-        if family is not None:
+        hook_family = FAMILY_BY_HOOK.get(name)
+        if hook_family is not None:
+            family = hook_family
             item = family.item_type
-            out.append(f"\n**Item type** `kindling_core.plugin.{item.__name__}`: {inspect.getdoc(item).splitlines()[0]}\n")
+            summary = (inspect.getdoc(item) or "").splitlines()[0]
+            out.append(f"\n**Item type** `kindling_core.plugin.{item.__name__}`: {summary}\n")
             out.append(render_item(item, PAYLOAD_TYPES))
             if family.default:
                 out.append(f"\nDefault: `{family.default}`.\n")

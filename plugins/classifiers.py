@@ -13,6 +13,7 @@ permanent, network/timeout errors transient, and everything else unknown.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from kindling_core.plugin import (
     Classification,
@@ -103,7 +104,7 @@ _PERMANENT_TYPES: tuple[type[BaseException], ...] = (
 )
 
 
-def _chain(error: BaseException):
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

@@ -7,10 +7,12 @@ listed, and calling ``detect`` says plainly that it is not available yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kindling_core.plugin import ChangeContext, ChangeDetector, ChangeReport, hookimpl
 
 
-def _not_yet(name: str):
+def _not_yet(name: str) -> Callable[[ChangeContext], ChangeReport | None]:
     def detect(context: ChangeContext) -> ChangeReport | None:
         raise NotImplementedError(
             f"change detector {name!r} is declared but its machinery (dimension-driven restarts) "

@@ -62,9 +62,22 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 )
 @click.option("--no-autoload", is_flag=True, help="Load only built-in and enabled plugins, whatever the file or the code say.")
 @click.option("--strict-plugins", is_flag=True, help="A plugin that fails to load is a fatal error, whatever the file or the code say.")
-@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), help="Level of kindling's log lines on stderr.")
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Level of kindling's log lines on stderr.",
+)
 @click.option("--traceback", "tracebacks", is_flag=True, help="Include tracebacks in log lines.")
-@click.option("--version", is_flag=True, expose_value=False, is_eager=False, callback=_print_version, help="Show the version and the active plugins, then exit.")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=False,
+    callback=_print_version,
+    help="Show the version and the active plugins, then exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,

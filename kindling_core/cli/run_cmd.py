@@ -65,7 +65,10 @@ class Progress:
             self._line(payload.pipe_id, status, self._elapsed(payload.pipe_id), first)
 
     def on_retry(self, sender: Any, payload: sig.PipeRetry) -> None:
-        click.echo(f"    retrying {payload.pipe_id} (attempt {payload.next_attempt}) in {payload.delay:.1f}s: {payload.error}", file=self.stream)
+        click.echo(
+            f"    retrying {payload.pipe_id} (attempt {payload.next_attempt}) in {payload.delay:.1f}s: {payload.error}",
+            file=self.stream,
+        )
 
     def on_skipped(self, sender: Any, payload: sig.PipeSkipped) -> None:
         self._line(payload.pipe_id, "skipped", None, payload.reason)
@@ -136,8 +139,17 @@ def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | No
 @click.option("--app", "app_ref", metavar="MODULE:ATTR", help="The app to run (default: tool.kindling.app).")
 @click.option("--strategy", help="Execution strategy (default: tool.kindling.strategy).")
 @click.option("--pipes", help="Comma-separated pipe ids to run (with what they need).")
-@click.option("--on-failure", type=SettingType("execution", "on_failure"), help="Failure policy, dashes or underscores (default: tool.kindling.execution.on-failure).")
-@click.option("--timeout", "timeout_seconds", type=SettingType("execution", "timeout_seconds"), help="Per-pipe timeout in seconds, 0 = none (default: tool.kindling.execution.timeout-seconds).")
+@click.option(
+    "--on-failure",
+    type=SettingType("execution", "on_failure"),
+    help="Failure policy, dashes or underscores (default: tool.kindling.execution.on-failure).",
+)
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=SettingType("execution", "timeout_seconds"),
+    help="Per-pipe timeout in seconds, 0 = none (default: tool.kindling.execution.timeout-seconds).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,

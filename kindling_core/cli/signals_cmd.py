@@ -7,9 +7,10 @@ import json
 import click
 
 from kindling_core.signal_catalog import core_signals
+from kindling_core.signals import SignalSpec
 
 
-def _type_name(spec) -> str:
+def _type_name(spec: SignalSpec) -> str:
     return spec.payload_type.__name__ if spec.payload_type is not None else "(keyword arguments)"
 
 
@@ -41,9 +42,10 @@ def list_signals(as_json: bool) -> None:
         click.echo(f"{spec.name:<{width}}  {_type_name(spec):<24}  {spec.doc}")
 
 
-def _fields(spec) -> tuple[str, ...]:
-    import attrs
+def _fields(spec: SignalSpec) -> tuple[str, ...]:
     import dataclasses
+
+    import attrs
 
     payload = spec.payload_type
     if payload is None:

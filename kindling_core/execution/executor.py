@@ -157,7 +157,7 @@ def cancel_until_stopped(
         for context, _ in pending:
             try:
                 runner.cancel(context)
-            except Exception as exc:  # report once, never mask what is being cancelled
+            except Exception as exc:  # noqa: BLE001 - report once, never mask what is being cancelled
                 if context.tag not in reported:
                     reported.add(context.tag)
                     errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
@@ -223,7 +223,9 @@ class GenerationExecutor:
             for index, generation in enumerate(plan.generations):
                 for pipe_id in generation:
                     if pipe_id not in run.outcomes:
-                        run.outcomes[pipe_id] = PipeOutcome(pipe_id, PipeStatus.SKIPPED, index, reason="run interrupted", output=pipes[pipe_id].output)
+                        run.outcomes[pipe_id] = PipeOutcome(
+                            pipe_id, PipeStatus.SKIPPED, index, reason="run interrupted", output=pipes[pipe_id].output
+                        )
         result = RunResult(
             run_id=run.run_id,
             strategy=plan.strategy,
@@ -462,7 +464,7 @@ class GenerationExecutor:
         context.cancelled.set()
         try:
             self._runner.cancel(context)
-        except Exception as exc:  # report, never mask what is being cancelled
+        except Exception as exc:  # noqa: BLE001 - report, never mask what is being cancelled
             self._errors.report(exc, source="pipe-cancel", subject=context.pipe_id, tag=context.tag)
 
     def _cancel(self, context: AttemptContext, worker_done: threading.Event, settings: ExecutorSettings) -> bool:

@@ -112,12 +112,18 @@ class PipeRetry:
 _E = "GenerationExecutor"
 RUN_BEFORE = SignalSpec("execution.before_run", RunStarted, doc="A run is about to start.", emitter=_E)
 RUN_AFTER = SignalSpec("execution.after_run", RunFinished, doc="A run ended (always emitted, with the result).", emitter=_E)
-RUN_FAILED = SignalSpec("execution.run_failed", RunFinished, doc="A run ended with failed, skipped, timed-out or cancelled pipes.", emitter=_E)
+RUN_FAILED = SignalSpec(
+    "execution.run_failed", RunFinished, doc="A run ended with failed, skipped, timed-out or cancelled pipes.", emitter=_E
+)
 GENERATION_BEFORE = SignalSpec("execution.before_generation", GenerationEvent, doc="A generation of pipes is about to run.", emitter=_E)
-GENERATION_AFTER = SignalSpec("execution.after_generation", GenerationEvent, doc="A generation finished (whatever its pipes' outcomes).", emitter=_E)
+GENERATION_AFTER = SignalSpec(
+    "execution.after_generation", GenerationEvent, doc="A generation finished (whatever its pipes' outcomes).", emitter=_E
+)
 PIPE_BEFORE = SignalSpec("pipe.before_run", PipeStarted, doc="A pipe attempt is about to run.", emitter=_E)
 PIPE_AFTER = SignalSpec("pipe.after_run", PipeFinished, doc="A pipe succeeded and its output is committed.", emitter=_E)
-PIPE_FAILED = SignalSpec("pipe.run_failed", PipeFailed, doc="A pipe attempt failed (will_retry tells whether another attempt follows).", emitter=_E)
+PIPE_FAILED = SignalSpec(
+    "pipe.run_failed", PipeFailed, doc="A pipe attempt failed (will_retry tells whether another attempt follows).", emitter=_E
+)
 PIPE_SKIPPED = SignalSpec("pipe.skipped", PipeSkipped, doc="A pipe was not run (upstream failure or fail-fast stop).", emitter=_E)
 PIPE_RETRY = SignalSpec("pipe.retry_scheduled", PipeRetry, doc="A transient failure will be retried after a backoff delay.", emitter=_E)
 

@@ -73,7 +73,7 @@ def canonical(value: Any) -> Any:
     if callable(to_json):
         try:
             return ("json", to_json())
-        except Exception:  # pragma: no cover - opaque objects
+        except Exception:  # noqa: BLE001 - pragma: no cover - opaque objects
             pass
     return ("repr", repr(value))
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-
 import attrs
 
 from kindling_core._convert import frozen_mapping

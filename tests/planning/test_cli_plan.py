@@ -53,7 +53,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run(*args: str):
-    return CliRunner(mix_stderr=False).invoke(plan, list(args)) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner().invoke(plan, list(args))
+    runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()
+    return runner.invoke(plan, list(args))
 
 
 def test_text_is_the_default_and_uses_the_configured_app(project: Path) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from kindling_webhook.delivery import WebhookDeliveryError  # noqa: E402
-from kindling_webhook.settings import WebhookSettings, WebhookSettingsError, parse_settings  # noqa: E402
+from kindling_webhook.delivery import WebhookDeliveryError
+from kindling_webhook.settings import WebhookSettings, WebhookSettingsError, parse_settings
 
 __all__ = ["WebhookDeliveryError", "WebhookSettings", "WebhookSettingsError", "__version__", "parse_settings"]

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kindling_core.items import ErrorEvent
-
 from kindling_webhook import __version__
 from kindling_webhook.delivery import deliver
 from kindling_webhook.payload import build_document, encode

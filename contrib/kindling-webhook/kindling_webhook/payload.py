@@ -82,7 +82,7 @@ def _causes(error: BaseException) -> list[str]:
 def _traceback_text(error: BaseException) -> str:
     try:
         return "".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip()
-    except Exception as exc:  # pragma: no cover - a broken __str__ or frame
+    except Exception as exc:  # noqa: BLE001 - pragma: no cover - a broken __str__ or frame
         return f"<traceback unavailable: {type(exc).__name__}>"
 
 
@@ -112,7 +112,7 @@ def json_safe(value: Any, *, limit: int = 1_000, _depth: int = 0) -> Any:
             return [json_safe(v, limit=limit, _depth=_depth + 1) for v in values[:_MAX_ITEMS]]
     try:
         text = repr(value)
-    except Exception:  # a broken __repr__ must not break error reporting
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break error reporting
         text = f"<unrepresentable {type(value).__name__}>"
     return _cut_head(text, limit)[0]
 
@@ -129,7 +129,7 @@ def build_document(
     error = event.error
     try:
         message = str(error)
-    except Exception:  # pragma: no cover - a broken __str__
+    except Exception:  # noqa: BLE001 - pragma: no cover - a broken __str__
         message = f"<unprintable {type(error).__name__}>"
     error_type = _type_name(error)
     prefix = f"[{app}] " if app else ""

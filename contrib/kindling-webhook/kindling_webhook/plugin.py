@@ -19,7 +19,6 @@ from typing import Any
 from kindling_core.hookspecs import hookimpl
 from kindling_core.items import ErrorHandler
 from kindling_core.plugin_settings import Setting
-
 from kindling_webhook.handler import WebhookHandler
 from kindling_webhook.settings import SCHEMA, parse_settings
 

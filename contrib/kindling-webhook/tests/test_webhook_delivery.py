@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from webhook_server import Reply, WebhookServer
-from kindling_core.items import ErrorEvent
 
+from kindling_core.items import ErrorEvent
 from kindling_webhook.delivery import WebhookDeliveryError, backoff_delay, parse_retry_after
 from kindling_webhook.handler import WebhookHandler
 from kindling_webhook.settings import parse_settings

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
+
 from kindling_core.errors import ConfigError
 from kindling_core.items import ErrorEvent
-
 from kindling_webhook.payload import SCHEMA, build_document, encode, json_safe
 
 

@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 import pytest
+from webhook_server import Reply, WebhookServer
+
 from kindling_core.errors import SettingsError
 from kindling_core.plugins import PluginStatus, load_plugins
 from kindling_core.testing import RecordingErrorHandler, make_app, make_config, make_registry
-from webhook_server import Reply, WebhookServer
-
 from kindling_webhook import plugin as plugin_module
 from kindling_webhook.delivery import WebhookDeliveryError
 
