@@ -98,7 +98,8 @@ class ProgressSnapshot:
     input_rows_per_second: float = 0.0
     processed_rows_per_second: float = 0.0
     batch_duration_ms: int = 0
-    duration_ms: Mapping[str, int] = attrs.field(factory=dict, converter=frozen_mapping)
+    # A read-only mapping is not hashable: compared, but left out of the hash.
+    duration_ms: Mapping[str, int] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
     watermark: str | None = None
     state_operators: tuple[StateOperatorProgress, ...] = ()
     sources: tuple[SourceProgress, ...] = ()
