@@ -400,3 +400,111 @@ def test_version_probe_falls_back_to_history(connect_run: dict[str, Any]) -> Non
         "error": None,
     }
     assert probe["nowhere"]["status"] == "missing" and probe["nowhere"]["backend"] == "history"
+
+
+# --- the streaming listener bridge on Spark Connect (a client-side listener) ---------------
+
+LISTENER_CLIENT_SCRIPT = r"""
+import json, sys, threading, warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")
+from kindling_core.spark import SparkSettings, get_or_create_session
+from kindling_core.spark.listener import attach_listener
+
+url, root = sys.argv[1], Path(sys.argv[2])
+spark = get_or_create_session(SparkSettings(remote=url))
+changed = threading.Condition()
+events = []  # (thread, event)
+
+
+def put(event):
+    with changed:
+        events.append((threading.current_thread() is threading.main_thread(), event))
+        changed.notify_all()
+
+
+def wait_for(kind):
+    with changed:
+        if not changed.wait_for(lambda: any(type(e).__name__ == kind for _, e in events), 120):
+            raise SystemExit(f"no {kind} event within 120 s: {events}")
+
+
+detach = attach_listener(spark, put)
+same = attach_listener(spark, put) is detach
+spark.range(5).write.format("delta").save(str(root / "source"))
+spark.conf.set("spark.sql.streaming.noDataProgressEventInterval", "100ms")
+query = (
+    spark.readStream.format("delta").load(str(root / "source"))
+    .writeStream.format("noop").option("checkpointLocation", str(root / "checkpoint"))
+    .queryName("connect_listener").trigger(processingTime="200 milliseconds").start()
+)
+spark.conf.unset("spark.sql.streaming.noDataProgressEventInterval")
+try:
+    wait_for("QueryIdle")
+finally:
+    query.stop()
+wait_for("QueryTerminated")
+detach()
+detach()
+
+
+def describe(on_main, event):
+    out = {"kind": type(event).__name__, "on_main_thread": on_main, "query_id": event.query_id, "run_id": event.run_id}
+    if hasattr(event, "progress"):
+        p = event.progress
+        out.update(batch_id=p.batch_id, rows=p.num_input_rows, sink_rows=p.sink_rows, durations=sorted(p.duration_ms),
+                   sources=[[s.description, s.start_offset, s.end_offset] for s in p.sources])
+    if hasattr(event, "exception"):
+        out["exception"] = event.exception
+    return out
+
+
+report = {
+    "query": {"id": str(query.id), "run_id": str(query.runId)},
+    "same_attachment": same,
+    "attached_after_detach": detach.attached,
+    "failures": detach.stats().total_failures,
+    "events": [describe(on_main, e) for on_main, e in events if e.query_id == str(query.id)],
+}
+spark.stop()
+print("KINDLING-CONNECT-LISTENER " + json.dumps(report), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def connect_listener_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run :data:`LISTENER_CLIENT_SCRIPT` once against the module's server; return its report."""
+    root = tmp_path_factory.mktemp("connect-listener")
+    proc = subprocess.run(
+        [sys.executable, "-c", LISTENER_CLIENT_SCRIPT, connect_url, str(root)],
+        check=False,
+        cwd=root,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("KINDLING-CONNECT-LISTENER "):
+            return json.loads(line[len("KINDLING-CONNECT-LISTENER ") :])
+    pytest.fail(f"the Connect listener client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+
+
+def test_listener_bridge_reports_a_querys_life_on_connect(connect_listener_run: dict[str, Any]) -> None:
+    run = connect_listener_run
+    events = run["events"]
+    kinds = [event["kind"] for event in events]
+    assert kinds[0] == "QueryStarted" and kinds[-1] == "QueryTerminated", kinds
+    assert kinds.count("QueryStarted") == kinds.count("QueryTerminated") == 1 and "QueryIdle" in kinds
+    assert all((event["query_id"], event["run_id"]) == (run["query"]["id"], run["query"]["run_id"]) for event in events)
+    # onQueryStarted is called inside start() on the caller's thread; the rest on the client's event thread.
+    assert [event["on_main_thread"] for event in events] == [True] + [False] * (len(events) - 1)
+    (progress,) = [event for event in events if event["kind"] == "QueryProgressed"]
+    assert (progress["batch_id"], progress["rows"], progress["sink_rows"]) == (0, 5, 5)
+    assert {"addBatch", "triggerExecution"} <= set(progress["durations"])
+    ((description, start, end),) = progress["sources"]
+    assert description.startswith("DeltaSource[") and start is None  # Connect's "null", copied as None
+    assert json.loads(end)["reservoirVersion"] == 1
+    assert events[-1]["exception"] is None
+    assert run["same_attachment"] and run["attached_after_detach"] is False and run["failures"] == 0
