@@ -1,23 +1,37 @@
-"""Planning benchmark: declarations → batch / streaming plan, cached re-plan, vs networkx.
+"""Planning benchmark: declarations → plan, re-plans and a cached re-plan, vs networkx.
 
 Synthetic DAGs: ``N`` pipes in ``L`` layers; every pipe after the first layer reads one entity of
 the previous layer and one of any earlier layer (about 2 inputs each, exactly ``L`` generations);
-first-layer pipes read an external source. Same seed, same graph, every run.
+first-layer pipes read an external source. Same seed, same graph, every run; pipes are declared
+layer by layer (producers first).
 
-Measured in the same process, best of ``--repeat`` runs (a fresh planner each time, so nothing
-is cached unless stated):
+Times are CPU seconds of this process (``time.process_time``: everything measured is
+single-threaded and computes, so on a quiet machine this equals wall time, and on the shared
+machine other processes do not count). Measured in the same process, ``--repeat`` rounds; each
+round declares the pipes on a fresh app, plans them, and runs the baseline:
 
-``declare``      declaring the N pipes on a fresh app (id, signature and dimension validation,
-                 incremental catalog fingerprint);
-``batch``        ``Planner.plan(catalog, "batch")`` from the declared catalog: graph build
-                 (entity → producer index), cycle check, strategy, cache heuristic, plan;
-``streaming``    the same with the streaming strategy;
-``cached``       a repeated ``plan()`` answered from the plan cache (median of 200);
-``nx``           the baseline: ``networkx.DiGraph`` from the prebuilt pipe-to-pipe edge list plus
-                 ``list(networkx.topological_generations(graph))`` (``nx tg`` = the latter only).
+``declare``      ``@app.pipe(...)`` for the N pipes on a fresh app (id, signature and dimension
+                 validation, duplicate check, origin);
+``plan``         the app's first ``app.plan()`` right after declaring: everything deferred from
+                 declaring (the catalog fingerprint's digests), graph build (entity → producer
+                 index), cycle check, the ``batch`` strategy, its validation, the cache
+                 heuristic with the app's size provider, the plan;
+``decl+plan``    the two together, the round with the smallest sum;
+``nx``           the baseline: ``networkx.DiGraph`` from the prebuilt pipe-to-pipe edge list (the
+                 producer lookup already done for it) plus
+                 ``list(networkx.topological_generations(graph))``; ``nx tg`` = the latter only.
 
-Targets (issue 3): 100,000 pipes planned in under 2 s and within 3x of the networkx baseline;
-a cached re-plan under 5 ms. Run: ``python benchmarks/bench_planning.py [--quick]``.
+and, best of ``--repeat`` from the declared catalog with a fresh planner each time (nothing cached,
+fingerprint already computed, no size provider):
+
+``batch``        ``Planner.plan(catalog, "batch")``; ``stream`` the same with ``"streaming"``;
+``cached``       a repeated ``app.plan()`` answered from the plan cache (median of 200).
+
+Targets: (declare + plan) of 100,000 pipes in 20 layers at most 2x the networkx baseline (issue 7);
+100,000 pipes re-planned in under 2 s and within 3x of networkx, a cached re-plan under 5 ms
+(issue 3). Ratios are of the best times; the per-round ratios are printed for the issue-7 case
+(the machine is shared, so single rounds vary). Run: ``python benchmarks/bench_planning.py
+[--quick] [--repeat N]``.
 """
 
 from __future__ import annotations
@@ -35,6 +49,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("kindling_core") is None:  # running from a checkout without install
     sys.path.insert(0, str(ROOT))
+
+TARGET_CASE = (100_000, 20)
+TARGET_RATIO = 2.0
 
 
 def _import_builtin_plugins() -> tuple[Any, Any]:
@@ -82,17 +99,25 @@ def transform(*frames: Any) -> None:
     """The benchmark's pipe function (never called)."""
 
 
+clock = time.process_time
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    gc.collect()
+    started = clock()
+    result = fn()
+    return clock() - started, result
+
+
 def best(fn: Any, repeat: int) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeat):
-        gc.collect()
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
+        elapsed, result = timed(fn)
+        times.append(elapsed)
     return min(times), result
 
 
-def run_case(n: int, layers: int, repeat: int) -> dict[str, float]:
+def run_case(n: int, layers: int, repeat: int) -> dict[str, Any]:
     import networkx as nx
 
     from kindling_core.app import App
@@ -101,14 +126,35 @@ def run_case(n: int, layers: int, repeat: int) -> dict[str, float]:
 
     strategies, cache = _import_builtin_plugins()
     specs = synthetic(n, layers)
+    producer = {out: pid for pid, _inputs, out in specs}
+    edges = [(producer[e], pid) for pid, inputs, _out in specs for e in inputs if e in producer]
+    ids = [pid for pid, _i, _o in specs]
 
     def declare() -> Any:
         app = App(config=KindlingConfig(), plugins={"strategies": strategies, "cache": cache}, entry_points=[])
         for pid, inputs, out in specs:
-            app.catalog.add_pipe(pid, func=transform, inputs=inputs, output=out)
+            app.pipe(pid, inputs=inputs, output=out)(transform)
         return app
 
-    t_declare, app = best(declare, repeat)
+    def baseline() -> Any:
+        graph = nx.DiGraph()
+        graph.add_nodes_from(ids)
+        graph.add_edges_from(edges)
+        return list(nx.topological_generations(graph))
+
+    rounds: list[tuple[float, float, float]] = []  # (declare, first plan, nx) per round
+    app: Any = None
+    for _ in range(repeat):
+        app = None  # the previous round's app is garbage before this round starts
+        t_declare, app = timed(declare)
+        t_plan, first_plan = timed(app.plan)
+        t_nx, generations = timed(baseline)
+        assert len(first_plan.generations) == layers and first_plan.pipe_count == n
+        assert len(generations) == layers
+        rounds.append((t_declare, t_plan, t_nx))
+    t_declare, t_plan, _ = min(rounds, key=lambda r: r[0] + r[1])
+    t_nx = min(r[2] for r in rounds)
+
     catalog = app.catalog
 
     def plan(strategy: str) -> Any:
@@ -120,27 +166,13 @@ def run_case(n: int, layers: int, repeat: int) -> dict[str, float]:
     assert len(batch_plan.generations) == layers and batch_plan.pipe_count == n
     assert stream_plan.generations == tuple(reversed(batch_plan.generations))
 
-    planner = app.planner
-    planner.plan(catalog)
+    app.plan()
     cached = []
     for _ in range(200):
-        started = time.perf_counter()
-        planner.plan(catalog)
-        cached.append(time.perf_counter() - started)
-    t_cached = statistics.median(cached)
+        started = clock()
+        app.plan()
+        cached.append(clock() - started)
 
-    producer = {out: pid for pid, _inputs, out in specs}
-    edges = [(producer[e], pid) for pid, inputs, _out in specs for e in inputs if e in producer]
-    ids = [pid for pid, _i, _o in specs]
-
-    def baseline() -> Any:
-        graph = nx.DiGraph()
-        graph.add_nodes_from(ids)
-        graph.add_edges_from(edges)
-        return list(nx.topological_generations(graph))
-
-    t_nx, generations = best(baseline, repeat)
-    assert len(generations) == layers
     prebuilt = nx.DiGraph()
     prebuilt.add_nodes_from(ids)
     prebuilt.add_edges_from(edges)
@@ -150,11 +182,13 @@ def run_case(n: int, layers: int, repeat: int) -> dict[str, float]:
         "layers": layers,
         "edges": len(edges),
         "declare": t_declare,
+        "plan": t_plan,
         "batch": t_batch,
         "streaming": t_stream,
-        "cached": t_cached,
+        "cached": statistics.median(cached),
         "nx": t_nx,
         "nx_tg": t_nx_tg,
+        "round_ratios": [(d + p) / x for d, p, x in rounds],
     }
 
 
@@ -163,29 +197,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 100,000-pipe cases")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    cases = [(1_000, 20), (10_000, 20), (100_000, 20), (100_000, 500)]
+    cases = [(1_000, 20), (10_000, 20), TARGET_CASE, (100_000, 500)]
     if args.quick:
         cases = [(1_000, 20), (10_000, 20), (10_000, 500)]
     header = (
-        f"{'pipes':>8} {'layers':>6} {'edges':>7} | {'declare':>8} {'batch':>8} {'stream':>8} "
-        f"{'decl+batch':>10} {'cached':>8} | {'nx':>8} {'nx tg':>8} | {'batch/nx':>8} {'stream/nx':>9}"
+        f"{'pipes':>8} {'layers':>6} {'edges':>7} | {'declare':>7} {'plan':>7} {'decl+plan':>9} | "
+        f"{'batch':>7} {'stream':>7} {'cached':>8} | {'nx':>7} {'nx tg':>7} | "
+        f"{'(decl+plan)/nx':>14} {'batch/nx':>8} {'stream/nx':>9}"
     )
-    print(f"python {sys.version.split()[0]}, best of {args.repeat} (cached: median of 200); seconds unless noted")
+    print(f"python {sys.version.split()[0]}, {args.repeat} rounds, best (cached: median of 200); CPU seconds unless noted")
     print(header)
     print("-" * len(header))
     failed = False
+    target: dict[str, Any] | None = None
     for n, layers in cases:
         r = run_case(n, layers, args.repeat)
-        batch_ratio, stream_ratio = r["batch"] / r["nx"], r["streaming"] / r["nx"]
+        total = r["declare"] + r["plan"]
+        ratio, batch_ratio, stream_ratio = total / r["nx"], r["batch"] / r["nx"], r["streaming"] / r["nx"]
         print(
-            f"{n:>8,} {layers:>6} {r['edges']:>7,} | {r['declare']:>8.3f} {r['batch']:>8.3f} {r['streaming']:>8.3f} "
-            f"{r['declare'] + r['batch']:>10.3f} {r['cached'] * 1e3:>6.3f}ms | {r['nx']:>8.3f} {r['nx_tg']:>8.3f} | "
-            f"{batch_ratio:>7.2f}x {stream_ratio:>8.2f}x"
+            f"{n:>8,} {layers:>6} {r['edges']:>7,} | {r['declare']:>7.3f} {r['plan']:>7.3f} {total:>9.3f} | "
+            f"{r['batch']:>7.3f} {r['streaming']:>7.3f} {r['cached'] * 1e3:>6.3f}ms | {r['nx']:>7.3f} {r['nx_tg']:>7.3f} | "
+            f"{ratio:>13.2f}x {batch_ratio:>7.2f}x {stream_ratio:>8.2f}x"
         )
+        if (n, layers) == TARGET_CASE:
+            target = r
+            failed |= ratio > TARGET_RATIO
         if n == 100_000:
             failed |= r["batch"] > 2.0 or r["streaming"] > 2.0 or batch_ratio > 3.0 or stream_ratio > 3.0
         failed |= r["cached"] > 0.005
-    print("targets: 100k plan < 2 s, within 3x of nx; cached re-plan < 5 ms ->", "FAILED" if failed else "met")
+    if target is not None:
+        ratio = (target["declare"] + target["plan"]) / target["nx"]
+        rounds = ", ".join(f"{x:.2f}x" for x in target["round_ratios"])
+        print(
+            f"(declare + plan) / networkx(build + generations) at {TARGET_CASE[0]:,} x {TARGET_CASE[1]}: "
+            f"{ratio:.2f}x (target <= {TARGET_RATIO:g}x); per round: {rounds}"
+        )
+    print(
+        "targets: 100k (declare + plan) <= 2x nx; 100k re-plan < 2 s, within 3x of nx; cached re-plan < 5 ms ->",
+        "FAILED" if failed else "met",
+    )
     return 1 if failed else 0
 
 

@@ -39,7 +39,7 @@ def recommend_shared_consumers(context: CacheContext) -> Iterator[CacheRecommend
     threshold = f"{context.min_size_mb:g} MB"
     storage_level = context.storage_level
     no_provider = context.size_provider is None
-    for entity, consumers in sorted(context.consumers.items()):
+    for entity, consumers in context.consumers.items():  # in entity-id order (PipeGraph.consumers)
         if len(consumers) < 2:
             continue
         readers = [p for p in consumers if p not in streaming] if streaming else consumers

@@ -154,7 +154,10 @@ class Pipe:
         inputs, dimensions = self.inputs, self.dimensions
         match = ID_RE.match
         try:
-            valid = match(self.id) and match(self.output) and all(map(match, inputs)) and all(map(match, dimensions))
+            valid = (
+                match(self.id) and match(self.output) and all(map(match, inputs))
+                and (not dimensions or all(map(match, dimensions)))
+            )
         except TypeError:  # not a string
             valid = False
         if not valid:
@@ -177,11 +180,12 @@ class Pipe:
             _check_dimensions(self.id, dimensions, inputs)
         if self.trigger is not None or self.read_options or self.checkpoint is not None:
             _check_stream_settings(self)
-        for index, tag in enumerate(self.tags):
-            if not isinstance(tag, str) or not tag.strip():
-                raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
+        if self.tags:
+            for index, tag in enumerate(self.tags):
+                if not isinstance(tag, str) or not tag.strip():
+                    raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
         func = self.func
-        if type(func) is not types.FunctionType or not _takes_positionally(func, len(inputs)):
+        if type(func) is not _FunctionType or not _takes_positionally(func, len(inputs)):
             if not callable(func):
                 raise DeclarationError(
                     f"pipe {self.id!r}: func must be callable, got {type(func).__name__}",
@@ -308,6 +312,9 @@ def _shape(func: Callable[..., Any]) -> tuple[list[str], int, bool, list[str]] |
         elif parameter.kind is parameter.KEYWORD_ONLY and parameter.default is parameter.empty:
             kw_required.append(parameter.name)
     return names, required, has_var, kw_required
+
+
+_FunctionType = types.FunctionType
 
 
 def _takes_positionally(func: types.FunctionType, count: int) -> bool:

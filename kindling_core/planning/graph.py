@@ -261,8 +261,25 @@ class PipeGraph:
     def consumers(self) -> Mapping[str, tuple[str, ...]]:
         """Every entity read by some pipe → the pipes reading it (sorted by id), in entity-id order."""
         if self._consumers is None:
-            readers = self._readers_of()
-            self._consumers = MappingProxyType({e: tuple(sorted(readers[e])) for e in sorted(readers)})
+            # Pipes in id order, so each entity's readers come out sorted. Most entities have
+            # one reader: it is kept as a plain id until a second one arrives (a list per
+            # entity would be most of the cost at 100,000 pipes).
+            found: dict[str, Any] = {}
+            get, inputs = found.get, self._inputs
+            for pid in sorted(self._ids):
+                for entity in inputs[pid]:
+                    readers = get(entity)
+                    if readers is None:
+                        found[entity] = pid
+                    elif type(readers) is str:
+                        found[entity] = [readers, pid]
+                    else:
+                        readers.append(pid)
+            consumers: dict[str, tuple[str, ...]] = {}
+            for entity in sorted(found):
+                readers = found[entity]
+                consumers[entity] = (readers,) if type(readers) is str else tuple(readers)
+            self._consumers = MappingProxyType(consumers)
         return self._consumers  # type: ignore[return-value]
 
     @property
@@ -273,8 +290,11 @@ class PipeGraph:
     @property
     def external_sources(self) -> tuple[str, ...]:
         """Entities read by some pipe and written by none (sorted)."""
+        producer = self._producer
+        if self._consumers is not None:  # every entity read, sorted, is already at hand
+            return tuple(e for e in self._consumers if e not in producer)
         read = set().union(*self._inputs.values())
-        read.difference_update(self._producer)
+        read.difference_update(producer)
         return tuple(sorted(read))
 
     # ------------------------------------------------------------------ sub-graphs
@@ -346,48 +366,50 @@ class PipeGraph:
     def _ensure_order(self) -> None:
         if self._generations is not None:
             return
-        levels = self._longest_chain_levels()
-        if levels is None:  # a cycle: Kahn's algorithm finds the pipes that cannot be placed
+        written = self._levels_by_entity()
+        if written is None:  # a cycle: Kahn's algorithm finds the pipes that cannot be placed
             self_loops = self._self_loops()
             if self_loops:
                 pipe = self_loops[0]
                 raise SelfLoopError(pipe, self._output[pipe], self.cyclic_components())
             _generations, indegree = self._kahn()
             raise self._cycle_error(indegree)
-        generations: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
-        for pid, level in levels.items():
+        ids, output = self._ids, self._output
+        generations: list[list[str]] = [[] for _ in range(max(written.values(), default=-1) + 1)]
+        for pid, level in zip(ids, map(written.__getitem__, map(output.__getitem__, ids))):
             generations[level].append(pid)
         for generation in generations:
             generation.sort()
-        self._levels = levels
         self._generations = tuple(map(tuple, generations))
         self._order = tuple(p for g in generations for p in g)
 
-    def _longest_chain_levels(self) -> dict[str, int] | None:
-        """Pipe → edges on its longest upstream chain (its forward generation); ``None`` on a cycle.
+    def _levels_by_entity(self) -> dict[str, int] | None:
+        """Written entity → its writer's level: the edges on the writer's longest upstream
+        chain, i.e. its forward generation. ``None`` when the graph has a cycle.
 
         ``level(p) = 0`` without producers, else ``1 + max(level(u) for u in upstream(p))``.
         One pass in declaration order settles every pipe whose producers were declared before
-        it, keeping the level of each written entity (its writer's); an entity nobody writes
-        counts ``-1``. All pipes settle there when pipes are declared producers first, as
-        usual. Otherwise the first unsettled producer hands over to :func:`_settle`, which
-        walks up the producers of each remaining pipe: O(V + E) in every order.
+        it, keeping the level of each written entity (an entity nobody writes counts ``-1``).
+        All pipes settle there when pipes are declared producers first, as usual. Otherwise
+        the first unsettled producer hands over to :func:`_settle`, which walks up the
+        producers of each remaining pipe: O(V + E) in every order.
         """
         ids, inputs, output = self._ids, self._inputs, self._output
         written: dict[str, int | None] = dict.fromkeys(self._producer)  # None: writer not settled yet
         level_of = written.get
         external = itertools.repeat(-1)  # the level of an entity nobody writes
-        levels: dict[str, int] = {}
         try:
-            for pid, ins, out in zip(ids, map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
+            for ins, out in zip(map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
                 # max() meets None (TypeError) when a producer is not settled yet
-                written[out] = levels[pid] = max(map(level_of, ins, external)) + 1 if ins else 0
+                written[out] = max(map(level_of, ins, external)) + 1 if ins else 0
         except TypeError:
+            levels = {p: lv for p, lv in zip(ids, map(written.get, map(output.__getitem__, ids))) if lv is not None}
             upstream = self._upstream_of()
             for pid in ids:
                 if pid not in levels and not _settle(pid, upstream, levels):
                     return None
-        return levels
+            written = {output[p]: lv for p, lv in levels.items()}
+        return written  # type: ignore[return-value]
 
     def _cycle_error(self, indegree: Mapping[str, int]) -> CycleError:
         remaining = {p for p, d in indegree.items() if d > 0}
@@ -414,8 +436,9 @@ class PipeGraph:
 
     def levels(self) -> Mapping[str, int]:
         """Pipe → its forward generation index (= edges on its longest upstream chain)."""
-        self._ensure_order()
-        return MappingProxyType(self._levels)  # type: ignore[arg-type]
+        if self._levels is None:
+            self._levels = {p: i for i, g in enumerate(self.generations()) for p in g}
+        return MappingProxyType(self._levels)
 
     def generations_of(self, pipe_ids: Iterable[str]) -> tuple[tuple[str, ...], ...]:
         """Forward generations of the sub-graph induced by ``pipe_ids`` (edges leaving it ignored)."""
@@ -528,7 +551,7 @@ def _producers(ids: Sequence[str], output: Mapping[str, str]) -> dict[str, str]:
 
 def _settle(start: str, upstream: Mapping[str, tuple[str, ...]], levels: dict[str, int]) -> bool:
     """Give ``start`` and every unsettled pipe upstream of it a level (see
-    :meth:`PipeGraph._longest_chain_levels`) by an iterative depth-first walk up the
+    :meth:`PipeGraph._levels_by_entity`) by an iterative depth-first walk up the
     producers; ``False`` when the walk meets a pipe already on its path: a cycle."""
     level_of = levels.__getitem__
     path = [(start, iter(upstream[start]))]  # the walk: each pipe with its producers still to visit
