@@ -10,7 +10,10 @@ Public API:
     listener; calling it again does nothing. ``attachment.stats()`` → :class:`ListenerStats`
     (failures per callback).
 ``started_from`` / ``progress_from`` / ``idle_from`` / ``terminated_from``
-    the copies the callbacks make, one per Spark event type.
+    the copies the callbacks make of pyspark's event objects (what Spark Connect's client
+    delivers); ``progress_snapshot`` copies one progress (Spark's progress JSON or pyspark's
+    ``StreamingQueryProgress``); ``from_java(copy)`` applies a copy to a classic Java event
+    through the event's JSON.
 
 Invariants:
 
@@ -18,7 +21,10 @@ Invariants:
   ``put`` is caught, counted per callback and logged once per callback (logger
   ``kindling.streaming``, with the traceback); later events are delivered as usual.
 * The callback body is the copy and one ``put`` call: no lock of its own (only ``put``'s), no
-  py4j call, no signal, no thread. ``put`` must not block either.
+  signal, no thread, and no Py4J call but one on classic Spark (the Java event's JSON).
+  ``put`` must not block either.
+* The copies are the same on both: offsets are JSON text as ``json.dumps`` writes them
+  (``None`` when Spark has none), rates Spark could not compute (NaN) are 0.0.
 * After ``detach()`` returns, ``put`` is not called again (a callback already running may
   finish). Do not call ``detach()`` from ``put``: on Spark Connect the listener bus holds its
   lock while calling listeners, and removing the last listener waits for that thread.
@@ -30,20 +36,22 @@ Invariants:
 
 Classic Spark and Spark Connect differ in where the callbacks run and what they cost:
 
-* classic: the JVM calls the Python listener through Py4J. ``onQueryStarted`` runs
-  synchronously inside ``start()`` (on a Py4J callback thread, while ``start()`` waits); the
-  others on a Py4J callback thread fed by Spark's streaming listener bus. Before our callback
-  runs, pyspark has already converted the Java event into Python objects
-  (``QueryProgressEvent.fromJObject``: tens of Py4J round trips per progress, on that thread);
-  reading ``event.progress`` and its fields is then plain Python. Null offsets arrive as the
-  text ``"None"``; they are copied as ``None``. Spark's own bus may drop events under load
-  (the watchdog covers that).
+* classic: the JVM calls the listener through Py4J. ``onQueryStarted`` runs synchronously
+  inside ``start()`` (on a Py4J callback thread, while ``start()`` waits); the others on a
+  Py4J callback thread fed by Spark's streaming listener bus, one event at a time. pyspark's
+  own bridge (``JStreamingQueryListener``) would first convert each Java event into Python
+  objects field by field: tens of Py4J round trips per progress event (``fromJObject``), tens
+  of milliseconds on a busy driver, during which Spark's listener bus waits. kindling
+  registers its own implementation of Spark's ``PythonStreamingQueryListener`` instead: the
+  copy asks the Java event for its JSON (``event.json()``, one Py4J call, Spark >= 3.5) and
+  copies from that. Spark's own bus may still drop events under load (the watchdog covers
+  that).
 * Spark Connect: the listener runs in the client process (a client-side listener bus, not
   pickled to the server). The server streams progress, idle and terminated events as JSON to
   one client thread, which builds the events (``fromJson``) and calls the listeners in turn
   while holding the bus lock. ``onQueryStarted`` is called by the client in the thread that
   called ``start()``, after the server answered, so a very fast first batch's progress can
-  arrive before it. Null offsets arrive as ``"null"``; they are copied as ``None``. If the
+  arrive before it. No Py4J is involved: reading the events is plain Python. If the
   event stream breaks, pyspark removes every client listener (with a warning) and events stop:
   the watchdog notices queries ending without events.
 """
@@ -51,6 +59,7 @@ Classic Spark and Spark Connect differ in where the callbacks run and what they 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
 import time
@@ -77,8 +86,10 @@ __all__ = [
     "ListenerAttachment",
     "ListenerStats",
     "attach_listener",
+    "from_java",
     "idle_from",
     "progress_from",
+    "progress_snapshot",
     "started_from",
     "terminated_from",
 ]
@@ -93,11 +104,64 @@ CALLBACKS = ("onQueryStarted", "onQueryProgress", "onQueryIdle", "onQueryTermina
 # --- copies of Spark's events -------------------------------------------------------------
 
 
-def _offset(text: str | None) -> str | None:
-    """Spark's offset JSON, ``None`` for a missing one (classic says ``"None"``, Connect ``"null"``)."""
-    if text is None or text == "None" or text == "null":
+def _offset(value: Any) -> str | None:
+    """An offset as JSON text; ``None`` for a missing one (classic pyspark says ``"None"``,
+    pyspark's Connect events ``"null"``). Spark's JSON holds offsets parsed: they are written
+    back with ``json.dumps`` as pyspark's Connect events do, so both paths give the same text."""
+    if value is None or value == "None" or value == "null":
         return None
-    return text
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _number(value: Any) -> float:
+    """A rate; Spark leaves NaN out of its JSON and pyspark then gives ``None``: 0.0."""
+    return 0.0 if value is None else value
+
+
+def progress_snapshot(progress: Mapping[str, Any]) -> ProgressSnapshot:
+    """Copy one micro-batch's progress: Spark's progress JSON (parsed), or pyspark's
+    ``StreamingQueryProgress`` (a ``dict`` with the same keys). Keeps ids, batch, rows and
+    rates, duration parts, watermark, state operators' rows and memory, sources' offsets and
+    the sink's output rows."""
+    sink = progress.get("sink") or {}
+    return ProgressSnapshot(
+        query_id=str(progress["id"]),
+        run_id=str(progress["runId"]),
+        name=progress.get("name"),
+        timestamp=parse_spark_timestamp(progress.get("timestamp"), time.time()),
+        batch_id=progress["batchId"],
+        num_input_rows=progress.get("numInputRows") or 0,
+        input_rows_per_second=_number(progress.get("inputRowsPerSecond")),
+        processed_rows_per_second=_number(progress.get("processedRowsPerSecond")),
+        batch_duration_ms=progress.get("batchDuration") or 0,
+        duration_ms=progress.get("durationMs"),
+        watermark=(progress.get("eventTime") or {}).get("watermark"),
+        state_operators=tuple(
+            StateOperatorProgress(
+                operator=op.get("operatorName", ""),
+                rows_total=op.get("numRowsTotal") or 0,
+                rows_updated=op.get("numRowsUpdated") or 0,
+                memory_used_bytes=op.get("memoryUsedBytes") or 0,
+            )
+            for op in progress.get("stateOperators") or ()
+        ),
+        sources=tuple(
+            SourceProgress(
+                description=source.get("description", ""),
+                start_offset=_offset(source.get("startOffset")),
+                end_offset=_offset(source.get("endOffset")),
+                latest_offset=_offset(source.get("latestOffset")),
+                num_input_rows=source.get("numInputRows") or 0,
+                input_rows_per_second=_number(source.get("inputRowsPerSecond")),
+                processed_rows_per_second=_number(source.get("processedRowsPerSecond")),
+            )
+            for source in progress.get("sources") or ()
+        ),
+        sink_description=sink.get("description", ""),
+        sink_rows=sink.get("numOutputRows"),
+    )
 
 
 def started_from(event: Any) -> QueryStarted:
@@ -111,48 +175,8 @@ def started_from(event: Any) -> QueryStarted:
 
 
 def progress_from(event: Any) -> QueryProgressed:
-    """Copy a ``QueryProgressEvent``: ids, batch, rows and rates, duration parts, watermark,
-    state operators' rows and memory, sources' offsets and the sink's output rows."""
-    progress = event.progress
-    sink = progress.sink
-    return QueryProgressed(
-        ProgressSnapshot(
-            query_id=str(progress.id),
-            run_id=str(progress.runId),
-            name=progress.name,
-            timestamp=parse_spark_timestamp(progress.timestamp, time.time()),
-            batch_id=progress.batchId,
-            num_input_rows=progress.numInputRows,
-            input_rows_per_second=progress.inputRowsPerSecond,
-            processed_rows_per_second=progress.processedRowsPerSecond,
-            batch_duration_ms=progress.batchDuration,
-            duration_ms=progress.durationMs,
-            watermark=progress.eventTime.get("watermark"),
-            state_operators=tuple(
-                StateOperatorProgress(
-                    operator=op.operatorName,
-                    rows_total=op.numRowsTotal,
-                    rows_updated=op.numRowsUpdated,
-                    memory_used_bytes=op.memoryUsedBytes,
-                )
-                for op in progress.stateOperators
-            ),
-            sources=tuple(
-                SourceProgress(
-                    description=source.description,
-                    start_offset=_offset(source.startOffset),
-                    end_offset=_offset(source.endOffset),
-                    latest_offset=_offset(source.latestOffset),
-                    num_input_rows=source.numInputRows,
-                    input_rows_per_second=source.inputRowsPerSecond,
-                    processed_rows_per_second=source.processedRowsPerSecond,
-                )
-                for source in progress.sources
-            ),
-            sink_description=sink.description,
-            sink_rows=sink.numOutputRows,
-        )
-    )
+    """Copy a ``QueryProgressEvent`` (see :func:`progress_snapshot`)."""
+    return QueryProgressed(progress_snapshot(event.progress))
 
 
 def idle_from(event: Any) -> QueryIdle:
@@ -174,6 +198,35 @@ def terminated_from(event: Any) -> QueryTerminated:
         source="listener",
         timestamp=time.time(),
     )
+
+
+class _JsonFields:
+    """Spark's event JSON read like pyspark's event objects (``event.runId``, ``event.progress``)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, text: str) -> None:
+        self._fields = json.loads(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return self._fields.get(name)
+
+
+def from_java(copy: Callable[[Any], StreamEvent]) -> Callable[[Any], StreamEvent]:
+    """``copy`` applied to a classic Java event through its JSON: one Py4J call (``json()``)
+    instead of the tens pyspark's own conversion makes."""
+
+    def copy_java(jevent: Any) -> StreamEvent:
+        return copy(_JsonFields(jevent.json()))
+
+    copy_java.__name__ = copy_java.__qualname__ = f"{copy.__name__}_java"
+    return copy_java
+
+
+_STARTED_FROM_JAVA = from_java(started_from)
+_PROGRESS_FROM_JAVA = from_java(progress_from)
+_IDLE_FROM_JAVA = from_java(idle_from)
+_TERMINATED_FROM_JAVA = from_java(terminated_from)
 
 
 # --- the attachment -----------------------------------------------------------------------
@@ -307,16 +360,59 @@ def attach_listener(spark: Any, put: Put) -> ListenerAttachment:
     return attachment
 
 
+class _JavaCallbacks:
+    """Spark's ``PythonStreamingQueryListener`` interface, implemented through Py4J (classic).
+
+    Takes the place of pyspark's own ``JStreamingQueryListener``, which converts every Java
+    event into Python objects field by field before any listener runs; this one hands the
+    Java event to the attachment, whose copy asks it for its JSON in one call.
+    """
+
+    def __init__(self, attachment: ListenerAttachment) -> None:
+        self._kindling = attachment
+
+    def onQueryStarted(self, jevent: Any) -> None:  # noqa: N802 - Spark's interface
+        self._kindling.deliver("onQueryStarted", _STARTED_FROM_JAVA, jevent)
+
+    def onQueryProgress(self, jevent: Any) -> None:  # noqa: N802 - Spark's interface
+        self._kindling.deliver("onQueryProgress", _PROGRESS_FROM_JAVA, jevent)
+
+    def onQueryIdle(self, jevent: Any) -> None:  # noqa: N802 - Spark's interface
+        self._kindling.deliver("onQueryIdle", _IDLE_FROM_JAVA, jevent)
+
+    def onQueryTerminated(self, jevent: Any) -> None:  # noqa: N802 - Spark's interface
+        self._kindling.deliver("onQueryTerminated", _TERMINATED_FROM_JAVA, jevent)
+
+    class Java:
+        implements = ["org.apache.spark.sql.streaming.PythonStreamingQueryListener"]
+
+
 @functools.cache
 def _listener_class() -> type:
     """The ``StreamingQueryListener`` subclass, built on first use (imports pyspark)."""
     from pyspark.sql.streaming import StreamingQueryListener
 
     class KindlingStreamingListener(StreamingQueryListener):
-        """Copies each event and hands it to its attachment's ``put``; never raises."""
+        """Copies each event and hands it to its attachment's ``put``; never raises.
+
+        On Spark Connect the client's listener bus calls the ``on...`` methods with pyspark's
+        event objects. On classic Spark, pyspark registers ``_jlistener`` with the JVM: here a
+        wrapper around :class:`_JavaCallbacks`, so events reach the copy as Java objects.
+        """
 
         def __init__(self, attachment: ListenerAttachment) -> None:
             self._kindling = attachment
+
+        @property
+        def _jlistener(self) -> Any:
+            jlistener = getattr(self, "_jlistenerobj", None)
+            if jlistener is None:
+                from pyspark import SparkContext
+
+                jvm = SparkContext._jvm
+                assert jvm is not None, "a classic session has a JVM"
+                jlistener = self._jlistenerobj = jvm.PythonStreamingQueryListenerWrapper(_JavaCallbacks(self._kindling))
+            return jlistener
 
         def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - pyspark's API
             self._kindling.deliver("onQueryStarted", started_from, event)

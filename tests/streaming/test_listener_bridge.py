@@ -6,6 +6,7 @@ tests/spark/test_connect.py."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -17,6 +18,7 @@ pyspark_listener = pytest.importorskip("pyspark.sql.streaming.listener")
 from kindling_core.spark.listener import (  # noqa: E402 - after the skip
     CALLBACKS,
     attach_listener,
+    from_java,
     idle_from,
     progress_from,
     started_from,
@@ -153,6 +155,35 @@ def test_lifecycle_copies() -> None:
     ended = terminated_from(terminated_event("boom"))
     assert isinstance(ended, QueryTerminated)
     assert (ended.query_id, ended.run_id, ended.exception, ended.error_class, ended.source) == (QUERY, RUN, "boom", "X", "listener")
+
+
+class JavaEvent:
+    """A classic Java event as kindling's copy uses it: only ``json()`` (Spark's JSON of the event)."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+    def json(self) -> str:
+        return json.dumps(self.body, separators=(",", ":"))
+
+
+def test_classic_java_events_are_copied_from_their_json_as_connect_events_are() -> None:
+    """Spark's JSON holds offsets parsed (objects); pyspark's Connect events hold them as text.
+    Both give the same copy."""
+    assert from_java(progress_from)(JavaEvent({"progress": progress_json(start=OFFSET)})) == progress_from(progress_event(start=OFFSET))
+    started = {"id": QUERY, "runId": RUN, "name": "orders", "timestamp": "2026-12-01T04:08:35.000Z", "jobTags": []}
+    assert from_java(started_from)(JavaEvent(started)) == started_from(started_event())
+    idle = {"id": QUERY, "runId": RUN, "timestamp": "2026-12-01T04:08:36.000Z"}
+    assert from_java(idle_from)(JavaEvent(idle)) == idle_from(pyspark_listener.QueryIdleEvent.fromJson(idle))
+    ended = from_java(terminated_from)(JavaEvent({"id": QUERY, "runId": RUN, "exception": "boom", "errorClassOnException": None}))
+    assert (ended.query_id, ended.exception, ended.error_class) == (QUERY, "boom", None)
+
+
+def test_rates_spark_left_out_of_its_json_are_zero() -> None:
+    body = progress_json()
+    del body["inputRowsPerSecond"], body["sources"][0]["processedRowsPerSecond"]  # NaN: Spark writes nothing
+    copied = from_java(progress_from)(JavaEvent({"progress": body})).progress
+    assert copied.input_rows_per_second == 0.0 and copied.sources[0].processed_rows_per_second == 0.0
 
 
 def test_callbacks_copy_and_put_every_kind_of_event() -> None:
