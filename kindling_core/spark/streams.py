@@ -1,0 +1,232 @@
+"""The Spark side of ``app.streams``: :class:`SparkStreamDriver`.
+
+It implements :class:`kindling_core.streaming.driver.StreamDriver` on one SparkSession, classic
+or Spark Connect. Starting a streaming pipe:
+
+* every input that is not a dimension is read as a stream (``spark.readStream``) with the pipe's
+  ``read_options`` (and, for file formats, the entity's declared schema and options);
+  dimensions are read as static tables (a stream-static join reads a Delta dimension's current
+  version at every micro-batch);
+* a streamed Delta input that does not exist yet, produced by another managed streaming pipe,
+  is created first from that pipe's output schema (its function is evaluated, which runs no
+  Spark job), so consumers can start before their producers ever wrote;
+* the pipe's function is called with one DataFrame per input; the output table is created if
+  missing; micro-batches are written exactly once through
+  :func:`kindling_core.spark.sink.batch_writer` (``merge`` for merge pipes, else ``append``);
+* the query runs under the pipe's query name, checkpoint and trigger.
+
+Everything else reads driver-side state (``status``, ``lastProgress``, ``isActive``,
+``exception()``, ``spark.streams.active``) and runs no Spark job. pyspark is imported lazily.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kindling_core.model import Entity
+from kindling_core.spark.delta import EntityIO, EntityMissingError, NotADataFrameError, is_dataframe
+from kindling_core.spark.session import is_connect_session
+from kindling_core.streaming.driver import PipeStart, QueryIdentity, RuntimeStatus
+from kindling_core.streaming.errors import ForeignQueryError, SessionStoppedError, StopTimedOutError, StreamingError
+from kindling_core.streaming.events import ProgressSnapshot, StreamEvent
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["SparkStreamDriver", "session_stopped"]
+
+
+def session_stopped(spark: Any) -> bool:
+    """True when ``spark`` (classic or Spark Connect) has been stopped."""
+    if is_connect_session(spark):
+        return bool(getattr(spark, "is_stopped", False))
+    context = getattr(spark, "_sc", None)
+    return context is None or getattr(context, "_jsc", None) is None
+
+
+def _option_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class SparkStreamDriver:
+    """Starts, stops and reads streaming queries on ``spark`` (see the module docstring).
+    ``root`` is the project root relative entity paths resolve against."""
+
+    def __init__(self, spark: SparkSession, *, root: Path) -> None:
+        self.spark = spark
+        self.io = EntityIO(spark, root=root)
+
+    # ------------------------------------------------------------------ session and listener
+
+    def check_session(self) -> None:
+        if session_stopped(self.spark):
+            raise SessionStoppedError(
+                "the Spark session app.streams runs on has been stopped (spark.stop()); no streaming query can start on it",
+                culprit="the app's Spark session",
+                remedy="give the app a live session (app.use_spark(SparkSession.builder.getOrCreate())) or create a new App",
+            )
+
+    def attach_listener(self, put: Callable[[StreamEvent], None]) -> Callable[[], None]:
+        from kindling_core.spark.listener import attach_listener
+
+        return attach_listener(self.spark, put)
+
+    # ------------------------------------------------------------------ starting
+
+    def start_pipe(self, start: PipeStart) -> Any:
+        from kindling_core.spark.sink import CheckpointAppId, batch_writer
+
+        pipe = start.pipe
+        result = self._frame(start, ())
+        output = start.entities[pipe.output]
+        if not self.io.exists(output):
+            self.io.create(output, result.schema)
+        write_batch = batch_writer(
+            self.io,
+            output,
+            "merge" if str(pipe.write) == "merge" else "append",
+            pipe=pipe.id,
+            app_id=CheckpointAppId(pipe.id, start.checkpoint),
+        )
+        writer = result.writeStream.foreachBatch(write_batch).option("checkpointLocation", start.checkpoint).queryName(start.query_name)
+        if start.trigger is not None:
+            writer = writer.trigger(**start.trigger.writer_arguments())
+        return writer.start()
+
+    def _frame(self, start: PipeStart, trail: tuple[str, ...]) -> DataFrame:
+        """The pipe's streaming DataFrame: its function over its inputs (no Spark job)."""
+        pipe = start.pipe
+        frames = [self._input(start, entity_id, (*trail, pipe.id)) for entity_id in pipe.inputs]
+        result = pipe.func(*frames)
+        if not is_dataframe(result) or not result.isStreaming:
+            what = "a batch DataFrame" if is_dataframe(result) else type(result).__name__
+            raise NotADataFrameError(
+                f"streaming pipe {pipe.id!r} returned {what}; expected a streaming DataFrame built from its streamed inputs",
+                entity=pipe.output,
+                culprit=pipe.id,
+                remedy="return a transformation of the input DataFrames (a streaming pipe must read at least one input as a stream)",
+            )
+        return result
+
+    def _input(self, start: PipeStart, entity_id: str, trail: tuple[str, ...]) -> DataFrame:
+        pipe = start.pipe
+        entity = start.entities[entity_id]
+        if entity_id in pipe.dimensions:
+            return self.io.read(entity)
+        if entity.format == "delta" and not self.io.exists(entity):
+            producer = start.upstream.get(entity_id)
+            if producer is None or producer.pipe.id in trail:
+                raise EntityMissingError(
+                    f"streaming pipe {pipe.id!r} reads entity {entity_id!r}, which has no table at {self.io.location(entity)}",
+                    entity=entity_id,
+                    location=self.io.location(entity),
+                    remedy="run the pipe that produces it first (kindling run), or create the table",
+                )
+            output = producer.entities[producer.pipe.output]
+            self.io.create(output, self._frame(producer, trail).schema)
+        return self._read_stream(entity, pipe.read_options)
+
+    def _read_stream(self, entity: Entity, read_options: Any) -> DataFrame:
+        reader: Any = self.spark.readStream.format(entity.format)
+        options: dict[str, str] = {}
+        if entity.format != "delta":
+            if entity.schema is not None:
+                reader = reader.schema(entity.schema)
+            options.update({k: _option_text(v) for k, v in entity.options.items() if not k.startswith("write.")})
+        options.update({k: _option_text(v) for k, v in read_options.items()})
+        if options:
+            reader = reader.options(**options)
+        if entity.table is not None:
+            return reader.table(entity.table)
+        return reader.load(self.io.location(entity))
+
+    def start_builder(self, name: str, builder: Callable[[], Any]) -> Any:
+        built = builder()
+        if hasattr(built, "foreachBatch") and hasattr(built, "queryName"):  # a DataStreamWriter
+            return built.queryName(name).start()
+        if hasattr(built, "runId") and hasattr(built, "isActive"):  # a started StreamingQuery
+            return built
+        raise StreamingError(
+            f"the builder of query {name!r} returned {type(built).__name__}; expected a DataStreamWriter "
+            "(df.writeStream...) or a started StreamingQuery",
+            query=name,
+            remedy="return df.writeStream.format(...).option('checkpointLocation', ...) (kindling starts it) or the started query",
+        )
+
+    def check_adoptable(self, query: Any) -> None:
+        if is_connect_session(self.spark):
+            session = getattr(query, "_session", None)
+            ours = session is self.spark or getattr(session, "session_id", None) == self.spark.session_id
+        else:
+            jsq = getattr(query, "_jsq", None)
+            ours = jsq is not None and bool(self.spark._jsparkSession.equals(jsq.sparkSession()))
+        if not ours:
+            raise ForeignQueryError(
+                f"query {query.name or query.id!r} runs on another Spark session than the app's; app.streams "
+                "manages the queries of its own session (each session has its own streams and listeners)",
+                query=str(query.name or query.id),
+                remedy="start the query on app.spark, or app.use_spark(<that session>) before using app.streams",
+            )
+
+    # ------------------------------------------------------------------ queries
+
+    def identity(self, query: Any) -> QueryIdentity:
+        return QueryIdentity(str(query.id), str(query.runId), query.name)
+
+    def stop(self, query: Any) -> None:
+        try:
+            query.stop()
+        except Exception as exc:
+            text = str(exc)
+            if "stopTimeout" in text or "failed to stop within" in text:
+                raise StopTimedOutError(
+                    f"Spark did not stop query {query.name or query.id!r} within spark.sql.streaming.stopTimeout: "
+                    f"{text.strip().splitlines()[0] if text.strip() else type(exc).__name__}",
+                    query=query.name,
+                    remedy="the query is no longer active; its execution thread ends when its current batch does",
+                ) from exc
+            raise
+
+    def is_active(self, query: Any) -> bool:
+        return bool(query.isActive)
+
+    def exception(self, query: Any) -> tuple[str, str | None] | None:
+        error = query.exception()
+        if error is None:
+            return None
+        method = getattr(error, "getCondition", None) or getattr(error, "getErrorClass", None)  # pyspark >= 4 / 3.x
+        try:
+            error_class = method() if method is not None else None
+        except Exception:  # noqa: BLE001 - the text is what matters
+            error_class = None
+        return str(error), error_class
+
+    def status(self, query: Any) -> RuntimeStatus:
+        status = query.status
+        return RuntimeStatus(
+            message=str(status.get("message", "")),
+            data_available=bool(status.get("isDataAvailable", False)),
+            trigger_active=bool(status.get("isTriggerActive", False)),
+        )
+
+    def last_progress(self, query: Any) -> ProgressSnapshot | None:
+        from kindling_core.spark.listener import progress_from
+
+        progress = query.lastProgress
+        if progress is None:
+            return None
+        return progress_from(types.SimpleNamespace(progress=progress)).progress
+
+    def process_all_available(self, query: Any) -> None:
+        query.processAllAvailable()
+
+    def active(self) -> list[QueryIdentity]:
+        return [self.identity(query) for query in self.spark.streams.active]
+
+    def active_names(self) -> set[str]:
+        return {query.name for query in self.spark.streams.active if query.name}

@@ -1,0 +1,87 @@
+"""Errors of the streaming runtime (``app.streams``), each naming the culprit and the remedy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kindling_core._names import did_you_mean
+from kindling_core.errors import KindlingError
+
+__all__ = [
+    "StreamingError",
+    "UnknownStreamError",
+    "NotStreamableError",
+    "CheckpointError",
+    "DuplicateQueryNameError",
+    "SessionStoppedError",
+    "ForeignQueryError",
+    "StreamStartError",
+    "StopTimedOutError",
+    "NotRestartableError",
+    "ManagerClosedError",
+]
+
+
+class StreamingError(KindlingError):
+    """Base of the errors of long-running streaming queries. ``query`` names the query (its
+    pipe id or registered name) when there is one."""
+
+    def __init__(self, message: str, *, query: str | None = None, **kwargs: Any) -> None:
+        self.query = query
+        kwargs.setdefault("culprit", query)
+        super().__init__(message, **kwargs)
+
+
+class UnknownStreamError(StreamingError, LookupError):
+    """A name given to ``start``/``stop``/``restart`` (``--pipes``) that is neither a streaming
+    pipe nor a registered or adopted query."""
+
+    def __init__(self, name: str, available: Iterable[str], *, where: str, problem: str = "", remedy: str | None = None) -> None:
+        self.name = name
+        self.available = tuple(sorted(available))
+        listing = ", ".join(self.available) if self.available else "(none)"
+        what = problem or f"{name!r} is not a streaming pipe or a registered query"
+        super().__init__(
+            f"{where}: {what}.{did_you_mean(name, self.available)} Streaming queries: {listing}.",
+            query=name,
+            remedy=remedy or "use a streaming pipe's id (declared with mode='streaming') or a name given to app.streams.register()",
+        )
+
+
+class NotStreamableError(StreamingError):
+    """A streaming pipe reads, as a stream, an entity Spark cannot stream."""
+
+
+class CheckpointError(StreamingError):
+    """A checkpoint location that cannot be used: not writable, or shared by two queries."""
+
+
+class DuplicateQueryNameError(StreamingError):
+    """Two queries would run under one Spark query name (Spark allows one active query per name)."""
+
+
+class SessionStoppedError(StreamingError):
+    """The Spark session the manager runs on has been stopped."""
+
+
+class ForeignQueryError(StreamingError):
+    """``adopt`` of a query that runs on another Spark session than the app's."""
+
+
+class StreamStartError(StreamingError):
+    """Starting a query raised (the pipe function, reading an input, or Spark's ``start()``);
+    the original exception is the ``__cause__``."""
+
+
+class StopTimedOutError(StreamingError):
+    """Spark gave up stopping a query within ``spark.sql.streaming.stopTimeout`` (raised by a
+    driver's ``stop``; the manager reports it as a stop that timed out)."""
+
+
+class NotRestartableError(StreamingError):
+    """``restart`` of an adopted query: kindling has no way to build it again."""
+
+
+class ManagerClosedError(StreamingError):
+    """The stream manager was closed (``app.close()``); it starts nothing any more."""

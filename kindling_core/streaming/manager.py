@@ -1,0 +1,794 @@
+"""The stream manager (``app.streams``): one per app, the only thing that starts and stops the
+app's long-running streaming queries.
+
+It manages the app's streaming pipes (declared with ``mode="streaming"``), queries registered
+with a builder (``register(name, builder)``, called again at every start) and queries started
+elsewhere and adopted (``adopt(query)``). Each has a state machine
+(:mod:`kindling_core.streaming.state`); every move is a compare-and-set, so of two threads
+starting, restarting or stopping one query at once exactly one does it.
+
+Threads (see ``docs/design/streaming.md``):
+
+* the **callers** of ``start``/``stop``/``restart`` run the Spark calls (a stop on a helper
+  thread, waited for at most the stop timeout);
+* Spark's listener callbacks (one listener per manager, attached on first use through the
+  driver) only copy the event and put it on an :class:`~kindling_core.streaming.queue.EventQueue`;
+* one **consumer** thread (``kindling-streams-events``) takes events off the queue, updates
+  the per-query records and emits the progress, idle and termination signals;
+* the **watchdog** thread (:mod:`kindling_core.streaming.watchdog`) polls the running queries
+  and reports into the same queue (lost terminations and progress) or through :meth:`stalled`.
+
+Locks: ``_lock`` guards the records' fields and the id maps, each cell has its own lock for
+the compare-and-set; neither is ever held across a driver call (py4j, Spark Connect) or a
+signal emit. Signal receivers run on the thread that emits, never on Spark's listener thread,
+and the signal bus isolates their failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kindling_core.config import StreamingConfig
+from kindling_core.signals import SignalSpec
+from kindling_core.streaming import signals as sig
+from kindling_core.streaming.checkpoints import checkpoint_location
+from kindling_core.streaming.driver import PipeStart, StreamDriver, call_with_timeout
+from kindling_core.streaming.errors import (
+    DuplicateQueryNameError,
+    ManagerClosedError,
+    NotRestartableError,
+    StopTimedOutError,
+    StreamingError,
+    StreamStartError,
+    UnknownStreamError,
+)
+from kindling_core.streaming.events import ProgressSnapshot, QueryIdle, QueryProgressed, QueryStarted, QueryTerminated, StreamEvent
+from kindling_core.streaming.preflight import check_checkpoints, check_inputs, check_query_names, query_name_for
+from kindling_core.streaming.queue import EventQueue
+from kindling_core.streaming.state import STARTABLE, TERMINAL, QueryState, StateCell
+from kindling_core.streaming.status import QueryStatus, progress_fields
+from kindling_core.streaming.triggers import Trigger
+from kindling_core.streaming.watchdog import START, Watchdog, WatchTarget
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kindling_core.app import App
+    from kindling_core.model import Pipe
+
+__all__ = ["StreamManager"]
+
+logger = logging.getLogger("kindling.streaming")
+
+S = QueryState
+#: How many terminations of not-yet-known runs are kept for a start that is still returning.
+_ORPHANS = 64
+
+
+class _Record:
+    """One managed query. Fields other than ``cell`` are guarded by the manager's lock."""
+
+    def __init__(self, key: str, name: str, kind: str, *, pipe: Pipe | None = None, builder: Callable[[], Any] | None = None) -> None:
+        self.key = key  # pipe id, or the registered / adopted name
+        self.name = name  # Spark query name
+        self.kind = kind  # "pipe" | "registered" | "adopted"
+        self.pipe = pipe
+        self.builder = builder
+        self.cell = StateCell()
+        self.query: Any = None
+        self.query_id: str | None = None
+        self.run_id: str | None = None
+        self.trigger = ""
+        self.checkpoint: str | None = None
+        self.starts = 0
+        self.started_at: float | None = None
+        self.stop_requested = False
+        self.stop_timed_out = False
+        self.last_error: str | None = None
+        self.progress: ProgressSnapshot | None = None
+        self.progress_at: float | None = None
+        self.idle_since: float | None = None
+        self.last_activity: float | None = None
+        self.stalls: set[str] = set()
+        self.ended_runs: set[str] = set()
+
+    @property
+    def pipe_id(self) -> str | None:
+        return self.pipe.id if self.pipe is not None else None
+
+    def label(self) -> str:
+        return f"streaming pipe {self.key!r}" if self.kind == "pipe" else f"query {self.key!r}"
+
+
+class StreamManager:
+    """Starts, stops, restarts and observes an app's streaming queries (see the module docstring).
+
+    ``driver`` (or ``driver_factory``, called on first use) talks to Spark; ``app.streams``
+    passes a factory of :class:`kindling_core.spark.streams.SparkStreamDriver` on the app's
+    session. ``clock`` gives epoch seconds (tests).
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        driver: StreamDriver | None = None,
+        driver_factory: Callable[[], StreamDriver] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._app = app
+        self._driver_instance = driver
+        self._driver_factory = driver_factory
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._by_query_id: dict[str, _Record] = {}
+        self._orphans: OrderedDict[str, QueryTerminated] = OrderedDict()
+        self._catalog_fingerprint: str | None = None
+        self._queue = EventQueue()
+        self._consumer: threading.Thread | None = None
+        self._watchdog: Watchdog | None = None
+        self._detach: Callable[[], None] | None = None
+        self._machinery = threading.Event()  # set once the listener, consumer and watchdog run
+        self._machinery_claimed = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def settings(self) -> StreamingConfig:
+        """``[tool.kindling.streaming]`` of the app."""
+        return self._app.config.streaming
+
+    @property
+    def driver(self) -> StreamDriver:
+        """The driver (created on first use)."""
+        if self._driver_instance is None:
+            if self._driver_factory is None:
+                raise StreamingError(
+                    "this StreamManager has no driver",
+                    remedy="use app.streams, or pass driver= / driver_factory= to StreamManager",
+                )
+            self._driver_instance = self._driver_factory()
+        return self._driver_instance
+
+    @property
+    def events(self) -> EventQueue:
+        """The queue between the listener (and watchdog) and the consumer thread (for its ``stats()``)."""
+        return self._queue
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every managed query's key (streaming pipe ids, registered and adopted names), in order."""
+        self._sync_pipes()
+        with self._lock:
+            return tuple(self._records)
+
+    # ------------------------------------------------------------------ declaring queries
+
+    def register(self, name: str, builder: Callable[[], Any]) -> None:
+        """Manage a query built by ``builder()``: it returns a started ``StreamingQuery`` or a
+        ``DataStreamWriter`` (started here under the Spark query name ``name``). The builder is
+        called again at every start and restart. ``start()`` starts registered queries after
+        the streaming pipes."""
+        if not isinstance(name, str) or not name.strip():
+            raise StreamingError(f"register() needs a non-empty query name, got {name!r}", remedy="app.streams.register('orders_feed', build)")
+        if not callable(builder):
+            raise StreamingError(
+                f"register({name!r}, ...) needs a callable builder, got {type(builder).__name__}",
+                query=name,
+                remedy="pass a function returning spark.readStream...writeStream (a DataStreamWriter) or a started query",
+            )
+        self._add(_Record(name, name, "registered", builder=builder))
+
+    def adopt(self, query: Any, *, name: str | None = None) -> str:
+        """Manage ``query``, started elsewhere on the app's session: it is observed, shown by
+        ``status()`` and stopped by ``stop()``, but never restarted (kindling cannot build it).
+        Returns its key: ``name``, else the query's name, else ``query-<id prefix>``."""
+        self._check_open()
+        driver = self.driver
+        driver.check_adoptable(query)
+        identity = driver.identity(query)
+        active = driver.is_active(query)
+        key = name or identity.name or f"query-{identity.query_id[:8]}"
+        with self._lock:
+            existing = self._by_query_id.get(identity.query_id)
+            if existing is not None and existing.run_id == identity.run_id:
+                return existing.key
+        record = _Record(key, identity.name or key, "adopted")
+        record.cell = StateCell(S.RUNNING if active else S.STOPPED)
+        record.query, record.query_id, record.run_id = query, identity.query_id, identity.run_id
+        record.started_at, record.starts = self._clock(), 1
+        self._add(record)
+        with self._lock:
+            self._by_query_id[identity.query_id] = record
+        self._ensure_machinery()
+        return key
+
+    def _add(self, record: _Record) -> None:
+        self._sync_pipes()
+        with self._lock:
+            names = [(r.key, r.name) for r in self._records.values()]
+            if record.key in self._records:
+                raise DuplicateQueryNameError(
+                    f"{record.key!r} is already managed by app.streams ({self._records[record.key].kind})",
+                    query=record.key,
+                    remedy="give the query another name",
+                )
+            check_query_names([*names, (record.key, record.name)])
+            self._records[record.key] = record
+
+    def _sync_pipes(self) -> None:
+        """Records for the catalog's streaming pipes (new ones appended, consumers first)."""
+        catalog = self._app.catalog
+        fingerprint = catalog.fingerprint
+        if fingerprint == self._catalog_fingerprint:
+            return
+        order = self._plan_order(None)
+        pipes = catalog.pipes
+        with self._lock:
+            for pipe_id in order:
+                record = self._records.get(pipe_id)
+                if record is None:
+                    self._records[pipe_id] = _Record(pipe_id, query_name_for(pipe_id), "pipe", pipe=pipes[pipe_id])
+                elif record.kind == "pipe":
+                    record.pipe = pipes[pipe_id]  # redeclared in a new catalog state
+            self._catalog_fingerprint = fingerprint
+
+    def _plan_order(self, requested: Sequence[str] | None) -> list[str]:
+        """Streaming pipe ids in the streaming strategy's order (consumers first), restricted to
+        ``requested`` and the streaming pipes they read from."""
+        pipes = self._app.catalog.pipes
+        streaming = sorted(p for p, pipe in pipes.items() if pipe.is_streaming)
+        if not streaming:
+            return []
+        plan = self._app.plan(strategy="streaming", pipes=list(requested) if requested is not None else streaming)
+        return [p for generation in plan.generations for p in generation if pipes[p].is_streaming]
+
+    # ------------------------------------------------------------------ selection
+
+    def _select(self, names: Sequence[str] | str | None, where: str, *, startable: bool, closure: bool = True) -> list[_Record]:
+        """The records named (all when ``names`` is None). ``startable``: adopted queries are
+        refused (named) or left out (all), and named pipes come with the streaming pipes they
+        read from (``closure``), in start order."""
+        self._sync_pipes()
+        if names is None:
+            with self._lock:
+                records = list(self._records.values())
+            return [r for r in records if r.kind != "adopted"] if startable else records
+        wanted = [names] if isinstance(names, str) else list(dict.fromkeys(names))
+        pipes = self._app.catalog.pipes
+        with self._lock:
+            known = dict(self._records)
+        for name in wanted:
+            record = known.get(name)
+            if record is None and name in pipes:
+                raise UnknownStreamError(
+                    name,
+                    known,
+                    where=where,
+                    problem=f"pipe {name!r} is a batch pipe; app.streams runs streaming pipes only",
+                    remedy="run batch pipes with app.run() / kindling run, or declare the pipe with mode='streaming'",
+                )
+            if record is None:
+                raise UnknownStreamError(name, known, where=where)
+            if startable and record.kind == "adopted":
+                raise NotRestartableError(
+                    f"{where}: query {name!r} was adopted; kindling cannot start it again",
+                    query=name,
+                    remedy="register(name, builder) instead of adopt() to let app.streams start it",
+                )
+        if not startable or not closure:
+            return [known[n] for n in wanted]
+        selected_pipes = [n for n in wanted if known[n].kind == "pipe"]
+        order = self._plan_order(selected_pipes) if selected_pipes else []
+        return [known[p] for p in order] + [known[n] for n in wanted if known[n].kind == "registered"]
+
+    # ------------------------------------------------------------------ starting
+
+    def start(self, pipes: Sequence[str] | str | None = None) -> tuple[QueryStatus, ...]:
+        """Start the selected queries that are not running: every streaming pipe (consumers
+        first, in the streaming strategy's order) then every registered query; or only
+        ``pipes`` (streaming pipe ids or registered names) and the streaming pipes they read
+        from. Everything is checked before anything starts (inputs, checkpoints, query names,
+        the session). A query already starting or running is left alone. Returns the selected
+        queries' status. Raises :class:`StreamStartError` at the first query that fails to start
+        (the ones started before it keep running)."""
+        self._check_open()
+        records = self._select(pipes, "app.streams.start(pipes=...)", startable=True)
+        starts = self._prepare(records)
+        self._ensure_machinery()
+        for record in records:
+            self._start(record, starts.get(record.key), "start")
+        return tuple(self._status_of(record) for record in records)
+
+    def restart(self, pipe: str, *, reason: str = "requested", timeout: float | None = None) -> QueryStatus:
+        """Stop ``pipe`` (a streaming pipe id or registered name) if it runs, then start it
+        again (a registered query's builder is called again). Of concurrent restarts (and
+        starts) of one query only one stops and starts it; the others return its status."""
+        self._check_open()
+        (record,) = self._select([pipe], "app.streams.restart()", startable=True, closure=False)
+        starts = self._prepare([record])
+        self._ensure_machinery()
+        if record.cell.state in (S.RUNNING, S.STOPPING, S.STARTING):
+            if not self._stop(record, self._timeout(timeout), f"restart: {reason}"):
+                return self._status_of(record)
+        self._start(record, starts.get(record.key), reason)
+        return self._status_of(record)
+
+    def _prepare(self, records: Sequence[_Record]) -> dict[str, PipeStart]:
+        """Check the selected pipes and build their starts (nothing is started here)."""
+        catalog = self._app.catalog
+        entities, pipes = catalog.entities, catalog.pipes
+        settings, root = self.settings, self._app.config.root
+        streaming = [pipe for pipe in pipes.values() if pipe.is_streaming]
+        chosen = [r for r in records if r.kind == "pipe"]
+        for record in chosen:
+            assert record.pipe is not None
+            check_inputs(record.pipe, entities)
+        locations = {pipe.id: checkpoint_location(pipe, settings.checkpoint_base, root) for pipe in streaming}
+        check_checkpoints(locations.items(), [r.key for r in chosen])
+        self.driver.check_session()
+        with self._lock:
+            ours = {r.name for r in self._records.values() if r.cell.state not in TERMINAL}
+        foreign = self.driver.active_names() - ours
+        for record in records:
+            if record.name in foreign and record.cell.state in TERMINAL:
+                raise DuplicateQueryNameError(
+                    f"a query named {record.name!r} is already active on this Spark session, started outside app.streams; "
+                    f"{record.label()} would run under the same name",
+                    query=record.key,
+                    culprit=f"query name {record.name!r}",
+                    remedy="stop that query (spark.streams.get(<its id>).stop()) before starting, or rename the pipe or registered query",
+                )
+        producers = {pipe.output: pipe for pipe in streaming}
+        memo: dict[str, PipeStart] = {}
+
+        def build(pipe: Pipe, trail: tuple[str, ...]) -> PipeStart:
+            if pipe.id in memo:
+                return memo[pipe.id]
+            upstream = {}
+            for entity_id in pipe.inputs:
+                producer = producers.get(entity_id)
+                if entity_id not in pipe.dimensions and producer is not None and producer.id not in trail:
+                    upstream[entity_id] = build(producer, (*trail, pipe.id))
+            text = pipe.trigger or settings.default_trigger
+            memo[pipe.id] = PipeStart(
+                pipe=pipe,
+                entities={e: entities[e] for e in (*pipe.inputs, pipe.output) if e in entities},
+                query_name=query_name_for(pipe.id),
+                checkpoint=locations[pipe.id],
+                trigger=Trigger.parse(text) if text else None,
+                app_id=self._app.name,
+                upstream=upstream,
+            )
+            return memo[pipe.id]
+
+        starts = {r.key: build(r.pipe, ()) for r in chosen if r.pipe is not None}
+        with self._lock:
+            for record in chosen:
+                start = starts[record.key]
+                record.checkpoint = start.checkpoint
+                record.trigger = str(start.trigger) if start.trigger is not None else ""
+        return starts
+
+    def _start(self, record: _Record, start: PipeStart | None, reason: str) -> bool:
+        """Start ``record`` if this thread wins the move to ``starting``; ``False`` otherwise."""
+        previous = record.cell.move(STARTABLE, S.STARTING)
+        if previous is None:
+            return False
+        with self._lock:
+            restarts = record.starts
+            record.starts += 1
+            record.run_id = None
+            record.query = None
+            record.stop_requested = record.stop_timed_out = False
+            record.progress = record.progress_at = record.idle_since = record.last_activity = None
+            record.stalls.clear()
+            record.started_at = self._clock()
+        self._emit(sig.BEFORE_START, sig.StreamStarting(record.name, record.pipe_id, record.trigger, record.checkpoint, restarts, reason))
+        self._state_changed(record, previous, S.STARTING, reason)
+        began = time.perf_counter()
+        driver = self.driver
+        try:
+            if start is not None:
+                query = driver.start_pipe(start)
+            else:
+                assert record.builder is not None
+                query = driver.start_builder(record.name, record.builder)
+            identity = driver.identity(query)
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                record.last_error = text
+            self._move(record, S.STARTING, S.FAILED, "start failed")
+            self._emit(sig.START_FAILED, sig.StreamStartFailed(record.name, record.pipe_id, exc, text))
+            raise StreamStartError(
+                f"{record.label()} did not start: {text}",
+                query=record.key,
+                remedy="fix the cause above; app.streams.status() shows the query as failed until it starts",
+            ) from exc
+        with self._lock:
+            record.query, record.query_id, record.run_id = query, identity.query_id, identity.run_id
+            self._by_query_id[identity.query_id] = record
+            orphan = self._orphans.pop(identity.run_id, None)
+        self._emit(sig.AFTER_START, sig.StreamStarted(record.name, record.pipe_id, identity.query_id, identity.run_id, time.perf_counter() - began))
+        self._move(record, S.STARTING, S.RUNNING, reason)
+        if orphan is not None:
+            self._on_terminated(orphan)
+        return True
+
+    # ------------------------------------------------------------------ stopping
+
+    def stop(self, pipes: Sequence[str] | str | None = None, *, timeout: float | None = None) -> tuple[QueryStatus, ...]:
+        """Stop the running queries (all, or ``pipes``), all at once, each waited for at most
+        ``timeout`` seconds (default ``tool.kindling.streaming.stop-timeout-seconds``). A stop
+        that gives up is reported (``streaming.stop_timeout_reached``, ``stop_timed_out`` and
+        ``last_error`` in the status): the query is no longer active, but Spark's execution
+        thread may still be finishing its batch. Never blocks much longer than ``timeout``."""
+        records = self._select(pipes, "app.streams.stop(pipes=...)", startable=False)
+        wait = self._timeout(timeout)
+        running = [r for r in reversed(records) if r.cell.state in (S.STARTING, S.RUNNING)]
+        threads = [
+            threading.Thread(target=self._stop_quietly, args=(r, wait, "stop"), name=f"kindling-stop-{r.key}", daemon=True)
+            for r in running
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + wait * 2 + 1.0  # a start in flight, then its stop
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return tuple(self._status_of(r) for r in records)
+
+    def _stop_quietly(self, record: _Record, timeout: float, reason: str) -> None:
+        try:
+            self._stop(record, timeout, reason)
+        except Exception as exc:  # noqa: BLE001 - reported; the other stops go on
+            self._app.errors.report(exc, source="streaming", subject=record.key)
+
+    def _stop(self, record: _Record, timeout: float, reason: str) -> bool:
+        """Stop ``record`` if this thread wins the move to ``stopping``; ``False`` otherwise."""
+        previous = record.cell.move(S.RUNNING, S.STOPPING)
+        if previous is None and record.cell.state is S.STARTING:
+            record.cell.wait_for({S.RUNNING, S.STOPPED, S.FAILED}, timeout)
+            previous = record.cell.move(S.RUNNING, S.STOPPING)
+        if previous is None:
+            return False
+        with self._lock:
+            record.stop_requested = True
+            query = record.query
+        self._state_changed(record, previous, S.STOPPING, reason)
+        self._emit(sig.BEFORE_STOP, sig.StreamStopping(record.name, record.pipe_id, timeout, reason))
+        began = time.perf_counter()
+        driver = self.driver
+        outcome = call_with_timeout(lambda: driver.stop(query), timeout, name=f"kindling-stop-{record.key}-spark")
+        duration = time.perf_counter() - began
+        timed_out = not outcome.finished or isinstance(outcome.error, StopTimedOutError)
+        if timed_out:
+            cause = "gave up waiting" if not outcome.finished else "Spark's spark.sql.streaming.stopTimeout fired"
+            message = (
+                f"stopping {record.label()} timed out after {timeout:g}s ({cause}): the query is no longer active "
+                "(isActive is false), but Spark's execution thread may still be running its last micro-batch"
+            )
+            with self._lock:
+                record.stop_timed_out = True
+                record.last_error = message
+            self._emit(sig.STOP_TIMEOUT_REACHED, sig.StreamStopTimedOut(record.name, record.pipe_id, timeout, message))
+        elif outcome.error is not None:
+            with self._lock:
+                record.last_error = f"{type(outcome.error).__name__}: {outcome.error}"
+        self._move(record, S.STOPPING, S.STOPPED, reason)
+        self._emit(sig.AFTER_STOP, sig.StreamStopped(record.name, record.pipe_id, duration, timed_out))
+        return True
+
+    def _timeout(self, timeout: float | None) -> float:
+        return self.settings.stop_timeout_seconds if timeout is None else float(timeout)
+
+    # ------------------------------------------------------------------ waiting
+
+    def process_all_available(self, timeout: float | None = None) -> bool:
+        """Wait until every running query has processed all input available now (producers
+        first, so a consumer sees what its producer just wrote). ``True`` when all did within
+        ``timeout`` seconds (``None``: no limit); ``False`` when the time ran out or a query
+        failed (``status()`` says which)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            records = [r for r in reversed(self._records.values()) if r.cell.state is S.RUNNING]
+        caught_up = True
+        driver = self.driver if records else None
+        for record in records:
+            query = record.query
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            assert driver is not None
+            outcome = call_with_timeout(lambda q=query: driver.process_all_available(q), remaining, name=f"kindling-drain-{record.key}")
+            if not outcome.finished:
+                return False
+            caught_up = caught_up and outcome.error is None
+        return caught_up
+
+    def await_termination(self, timeout: float | None = None) -> bool:
+        """Block until no managed query is starting, running, stopping or recovering (or
+        ``timeout`` seconds pass); ``True`` when none is."""
+        with self._changed:
+            return self._changed.wait_for(self._all_terminal, timeout)
+
+    def _all_terminal(self) -> bool:
+        with self._lock:
+            records = list(self._records.values())
+        return all(r.cell.state in TERMINAL for r in records)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> Mapping[str, QueryStatus]:
+        """A frozen snapshot of every managed query, keyed by pipe id / registered name
+        (streaming pipes in start order, then registered and adopted queries). Reads Spark's
+        ``status`` (and ``lastProgress`` before the listener reported one) of running queries;
+        runs no Spark job."""
+        self._sync_pipes()
+        with self._lock:
+            records = list(self._records.values())
+        return {record.key: self._status_of(record) for record in records}
+
+    def query_status(self, name: str) -> QueryStatus:
+        """The snapshot of one managed query (see :meth:`status`)."""
+        (record,) = self._select([name], "app.streams.query_status()", startable=False)
+        return self._status_of(record)
+
+    def _status_of(self, record: _Record) -> QueryStatus:
+        state = record.cell.state
+        runtime = None
+        fallback: ProgressSnapshot | None = None
+        query = record.query
+        if query is not None and state is S.RUNNING:
+            driver = self.driver
+            try:
+                runtime = driver.status(query)
+                if record.progress is None:
+                    fallback = driver.last_progress(query)
+            except Exception:  # noqa: BLE001 - a snapshot shows what is known
+                logger.debug("status of %s unavailable", record.key, exc_info=True)
+        with self._lock:
+            progress = record.progress
+            if progress is None and fallback is not None and fallback.run_id == record.run_id:
+                progress = fallback
+            fields = progress_fields(progress)
+            if record.progress_at is not None:
+                fields["last_progress_at"] = record.progress_at
+            return QueryStatus(
+                name=record.name,
+                pipe=record.pipe_id,
+                state=state,
+                taken_at=self._clock(),
+                query_id=record.query_id,
+                run_id=record.run_id,
+                trigger=record.trigger,
+                checkpoint=record.checkpoint,
+                started_at=record.started_at,
+                idle_since=record.idle_since,
+                message=runtime.message if runtime is not None else "",
+                trigger_active=runtime.trigger_active if runtime is not None else False,
+                data_available=runtime.data_available if runtime is not None else False,
+                restarts=max(record.starts - 1, 0),
+                last_error=record.last_error,
+                stop_timed_out=record.stop_timed_out,
+                **fields,
+            )
+
+    # ------------------------------------------------------------------ events
+
+    def _ensure_machinery(self) -> None:
+        """Attach the listener and start the consumer and the watchdog, once."""
+        if self._machinery.is_set():
+            return
+        with self._lock:
+            claimed = not self._machinery_claimed
+            self._machinery_claimed = True
+        if not claimed:
+            self._machinery.wait(30)
+            return
+        try:
+            driver = self.driver
+            driver.check_session()
+            self._consumer = threading.Thread(target=self._consume, name="kindling-streams-events", daemon=True)
+            self._consumer.start()
+            self._detach = driver.attach_listener(self._queue.put)
+            settings = self.settings
+            self._watchdog = Watchdog(
+                self,
+                driver,
+                interval=settings.watchdog_interval_seconds,
+                stale_after=settings.stale_after_seconds,
+                no_progress_after_start=settings.no_progress_after_start_seconds,
+                clock=self._clock,
+            )
+            self._watchdog.start()
+        except BaseException:
+            with self._lock:
+                self._machinery_claimed = False
+            raise
+        self._machinery.set()
+
+    def put(self, event: StreamEvent) -> None:
+        """Report an event (the watchdog's channel; the listener puts on the queue directly)."""
+        self._queue.put(event)
+
+    def _consume(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            try:
+                self._handle(event)
+            except Exception as exc:  # noqa: BLE001 - the consumer must outlive a bad event
+                self._app.errors.report(exc, source="streaming", subject=getattr(event, "query_id", ""))
+
+    def _handle(self, event: StreamEvent) -> None:
+        if isinstance(event, QueryProgressed):
+            self._on_progress(event.progress)
+        elif isinstance(event, QueryIdle):
+            self._on_idle(event)
+        elif isinstance(event, QueryTerminated):
+            self._on_terminated(event)
+        elif isinstance(event, QueryStarted):
+            self._on_started(event)
+
+    def _on_started(self, event: QueryStarted) -> None:
+        with self._lock:
+            record = self._by_query_id.get(event.query_id)
+            if record is None and event.name is not None:
+                candidate = self._records.get(event.name) or next((r for r in self._records.values() if r.name == event.name), None)
+                record = candidate if candidate is not None and candidate.kind != "adopted" else None
+            if record is not None and record.cell.state is S.STARTING and record.run_id is None:
+                record.query_id, record.run_id = event.query_id, event.run_id
+                self._by_query_id[event.query_id] = record
+
+    def _current(self, query_id: str, run_id: str) -> _Record | None:
+        record = self._by_query_id.get(query_id)
+        if record is None or record.run_id != run_id:
+            return None
+        return record
+
+    def _on_progress(self, progress: ProgressSnapshot) -> None:
+        now = self._clock()
+        with self._lock:
+            record = self._current(progress.query_id, progress.run_id)
+            if record is None or (record.progress is not None and progress.batch_id <= record.progress.batch_id):
+                return
+            record.progress, record.progress_at = progress, now
+            record.idle_since = None
+            record.last_activity = now
+            record.stalls.clear()
+        self._emit(sig.PROGRESS_MADE, sig.StreamProgress(record.name, record.pipe_id, progress))
+
+    def _on_idle(self, event: QueryIdle) -> None:
+        now = self._clock()
+        with self._lock:
+            record = self._current(event.query_id, event.run_id)
+            if record is None:
+                return
+            record.last_activity = now
+            record.stalls.discard(START)
+            entered = record.idle_since is None
+            if entered:
+                record.idle_since = event.timestamp or now
+            since = record.idle_since
+        if entered:
+            self._emit(sig.QUERY_IDLED, sig.StreamIdle(record.name, record.pipe_id, event.query_id, event.run_id, since))
+
+    def _on_terminated(self, event: QueryTerminated) -> None:
+        with self._lock:
+            record = self._by_query_id.get(event.query_id)
+            if record is None or record.run_id is None:
+                self._orphans[event.run_id] = event
+                while len(self._orphans) > _ORPHANS:
+                    self._orphans.popitem(last=False)
+                return
+            if record.run_id != event.run_id or event.run_id in record.ended_runs:
+                return  # an earlier run's end, or already reported (listener and watchdog)
+            record.ended_runs.add(event.run_id)
+            requested = record.stop_requested
+            if event.exception:
+                record.last_error = event.exception
+        payload = sig.StreamTerminated(
+            record.name, record.pipe_id, event.query_id, event.run_id, event.exception, event.error_class, event.source, requested
+        )
+        self._emit(sig.QUERY_TERMINATED, payload)
+        if event.exception:
+            self._emit(sig.QUERY_FAILED, payload)
+        if not requested:
+            if event.exception:
+                self._move(record, (S.STARTING, S.RUNNING), S.FAILED, f"query failed ({event.source})")
+            else:
+                self._move(record, (S.STARTING, S.RUNNING), S.STOPPED, f"query ended ({event.source})")
+
+    # ------------------------------------------------------------------ watchdog host
+
+    def watch_targets(self) -> list[WatchTarget]:
+        """The running queries with what the manager knows of them (for the watchdog)."""
+        with self._lock:
+            return [
+                WatchTarget(
+                    key=r.key,
+                    query=r.query,
+                    query_id=r.query_id,
+                    run_id=r.run_id,
+                    started_at=r.started_at or 0.0,
+                    last_activity=r.last_activity,
+                    batch_id=r.progress.batch_id if r.progress is not None else None,
+                )
+                for r in self._records.values()
+                if r.cell.state is S.RUNNING and r.query is not None and r.query_id and r.run_id
+            ]
+
+    def stalled(self, target: WatchTarget, kind: str, seconds: float, threshold: float, message: str) -> None:
+        """The watchdog saw ``target`` stall (once per run and kind until progress resets it)."""
+        with self._lock:
+            record = self._records.get(target.key)
+            if record is None or record.run_id != target.run_id or kind in record.stalls:
+                return
+            record.stalls.add(kind)
+        spec = sig.START_STALLED if kind == START else sig.QUERY_STALLED
+        self._emit(spec, sig.StreamStalled(record.name, record.pipe_id, target.query_id, target.run_id, seconds, threshold, message))
+
+    def watchdog_failed(self, target: WatchTarget, error: Exception) -> None:
+        self._app.errors.report(error, source="streaming-watchdog", subject=target.key)
+
+    # ------------------------------------------------------------------ signals and states
+
+    def _emit(self, spec: SignalSpec, payload: Any) -> None:
+        self._app.signals.emit(spec, payload)
+
+    def _move(self, record: _Record, expected: Iterable[QueryState] | QueryState, new: QueryState, reason: str) -> bool:
+        previous = record.cell.move(expected, new)
+        if previous is None:
+            return False
+        self._state_changed(record, previous, new, reason)
+        return True
+
+    def _state_changed(self, record: _Record, previous: QueryState, new: QueryState, reason: str) -> None:
+        with self._changed:
+            self._changed.notify_all()
+        self._emit(sig.STATE_CHANGED, sig.StreamStateChanged(record.name, record.pipe_id, previous, new, reason))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ManagerClosedError(
+                "app.streams was closed (app.close()); it starts nothing any more",
+                remedy="use a new App, or start queries before closing the app",
+            )
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop every query (see :meth:`stop`), the watchdog and the consumer, and detach the
+        listener. Idempotent; a closed manager starts nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._machinery.is_set():
+            self.stop(timeout=timeout)
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        if self._detach is not None:
+            try:
+                self._detach()
+            except Exception as exc:  # noqa: BLE001 - reported; closing goes on
+                self._app.errors.report(exc, source="streaming", subject="listener")
+        self._queue.close()
+        if self._consumer is not None:
+            self._consumer.join(5.0)
+
+    def __enter__(self) -> StreamManager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        with self._lock:
+            states = ", ".join(f"{k}={r.cell.state}" for k, r in self._records.items())
+        return f"<StreamManager {states}>"
