@@ -508,3 +508,101 @@ def test_listener_bridge_reports_a_querys_life_on_connect(connect_listener_run: 
     assert json.loads(end)["reservoirVersion"] == 1
     assert events[-1]["exception"] is None
     assert run["same_attachment"] and run["attached_after_detach"] is False and run["failures"] == 0
+
+
+# --- app.streams on Spark Connect: start, status, stop through the stream manager ----------
+
+STREAMS_CLIENT_SCRIPT = r"""
+import json, sys, time, traceback, warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")
+from pyspark.sql import SparkSession
+
+from kindling_core.config import parse_config
+from kindling_core.spark import SparkSettings, get_or_create_session
+from kindling_core.testing import make_app
+
+url, root = sys.argv[1], Path(sys.argv[2])
+spark = get_or_create_session(SparkSettings(remote=url))
+spark.createDataFrame([(1, 10), (2, 20), (3, 30)], "id long, amount long").write.format("delta").save(str(root / "source"))
+
+
+def streams_app(session):
+    app = make_app(config=parse_config({"streaming": {"watchdog-interval-seconds": 0.5}}, root=root))
+    app.use_spark(session)
+    app.entity("bronze.orders", path="source")
+    app.entity("silver.orders", path="silver")
+    app.pipe("orders", inputs=["bronze.orders"], output="silver.orders", mode="streaming", trigger="200 milliseconds",
+             write="append")(lambda orders: orders.withColumn("doubled", orders.amount * 2))
+    return app
+
+
+out = {}
+app = streams_app(spark)
+states = []
+app.signals.connect("streaming.state_changed", lambda sender, payload: states.append(payload.state.value))
+try:
+    out["started"] = [s.state.value for s in app.streams.start()]
+    out["drained"] = app.streams.process_all_available(timeout=120)
+    deadline = time.monotonic() + 60
+    while app.streams.query_status("orders").batch_id is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the progress event travels server -> client listener -> consumer
+    status = app.streams.query_status("orders")
+    out["status"] = {
+        "state": status.state.value, "name": status.name, "batch_id": status.batch_id, "query_id": status.query_id,
+        "run_id": status.run_id, "sources": len(status.sources), "progress_time": status.last_progress_at is not None,
+    }
+    out["active_before_stop"] = sorted(q.name for q in spark.streams.active)
+    out["stopped"] = [s.state.value for s in app.streams.stop(timeout=60)]
+    out["active_after_stop"] = sorted(q.name for q in spark.streams.active)
+    out["rows"] = sorted([list(r) for r in spark.read.format("delta").load(str(root / "silver")).collect()])
+    app.close()
+    out["states"] = states
+    stopped = SparkSession.builder.remote(url).create()
+    stopped.stop()
+    try:
+        streams_app(stopped).streams.start()
+        out["stopped_session"] = None
+    except Exception as exc:
+        out["stopped_session"] = [type(exc).__name__, str(exc)]
+except Exception:
+    out["error"] = traceback.format_exc()
+spark.stop()
+print("KINDLING-CONNECT-STREAMS " + json.dumps(out), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def connect_streams_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run :data:`STREAMS_CLIENT_SCRIPT` once against the module's server; return its report."""
+    root = tmp_path_factory.mktemp("connect-streams")
+    proc = subprocess.run(
+        [sys.executable, "-c", STREAMS_CLIENT_SCRIPT, connect_url, str(root)],
+        check=False,
+        cwd=root,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("KINDLING-CONNECT-STREAMS "):
+            return json.loads(line[len("KINDLING-CONNECT-STREAMS ") :])
+    pytest.fail(f"the Connect streams client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+
+
+def test_app_streams_starts_reports_and_stops_a_pipe_on_connect(connect_streams_run: dict[str, Any]) -> None:
+    run = connect_streams_run
+    assert "error" not in run, run.get("error")
+    assert run["started"] == ["running"] and run["drained"] is True
+    status = run["status"]
+    assert status["state"] == "running" and status["name"] == "kindling_orders"
+    assert status["batch_id"] is not None and status["query_id"] and status["run_id"]
+    assert status["sources"] == 1 and status["progress_time"]
+    assert "kindling_orders" in run["active_before_stop"] and "kindling_orders" not in run["active_after_stop"]
+    assert run["stopped"] == ["stopped"]
+    assert run["states"] == ["starting", "running", "stopping", "stopped"]
+    assert run["rows"] == [[1, 10, 20], [2, 20, 40], [3, 30, 60]]
+    kind, message = run["stopped_session"]
+    assert kind == "SessionStoppedError" and "has been stopped" in message
