@@ -411,7 +411,8 @@ def _listener_class() -> type:
 
                 jvm = SparkContext._jvm
                 assert jvm is not None, "a classic session has a JVM"
-                jlistener = self._jlistenerobj = jvm.PythonStreamingQueryListenerWrapper(_JavaCallbacks(self._kindling))
+                wrapper = jvm.org.apache.spark.sql.streaming.PythonStreamingQueryListenerWrapper
+                jlistener = self._jlistenerobj = wrapper(_JavaCallbacks(self._kindling))
             return jlistener
 
         def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - pyspark's API

@@ -117,12 +117,11 @@ class FlakyPut(Recorder):
         super().put(event)
 
 
-class BrokenPut:
-    def __init__(self) -> None:
-        self.calls = 0
+class BrokenPut(Recorder):
+    """Records every event, then raises."""
 
     def put(self, event: StreamEvent) -> None:
-        self.calls += 1
+        super().put(event)
         raise RuntimeError("broken put")
 
 
@@ -155,7 +154,7 @@ def observed(spark, stop_queries, tmp_path_factory: pytest.TempPathFactory) -> d
         detached_early()  # idempotent
 
         query = start_query(spark, source, root / "checkpoint", f"listener_{uuid.uuid4().hex[:8]}")
-        recorder.query_id = flaky.query_id = str(query.id)
+        recorder.query_id = flaky.query_id = broken.query_id = str(query.id)
         recorder.wait_for("progress of batch 0 then an idle event", has_idle_after_batch(0))
         delta_source(spark, source, 5, 3)
         recorder.wait_for("progress of batch 1 then an idle event", has_idle_after_batch(1))
@@ -165,6 +164,7 @@ def observed(spark, stop_queries, tmp_path_factory: pytest.TempPathFactory) -> d
         query.stop()
         recorder.wait_for("the terminated event", terminated)
         flaky.wait_for("flaky put's terminated event", terminated)
+        broken.wait_for("broken put's terminated event", terminated)  # listeners are called one after the other
     finally:
         if query is not None and query.isActive:
             query.stop()
@@ -178,7 +178,7 @@ def observed(spark, stop_queries, tmp_path_factory: pytest.TempPathFactory) -> d
         "flaky": flaky.mine(),
         "flaky_stats": attachments[1].stats(),
         "broken_stats": attachments[2].stats(),
-        "broken_calls": broken.calls,
+        "broken_calls": len(broken.events),
         "early": early.events,
         "early_attached": detached_early.attached,
         "still_attached": [attachment.attached for attachment in attachments],
