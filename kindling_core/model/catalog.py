@@ -72,6 +72,8 @@ class Catalog:
         self._lock = threading.RLock()
         self._entities: dict[str, Entity] = {}
         self._pipes: dict[str, Pipe] = {}
+        self._entities_view = MappingProxyType(self._entities)  # live, read-only; one each
+        self._pipes_view = MappingProxyType(self._pipes)
         # Per kind ("entity", "pipe"), by id: canonical texts of the declarations, and the
         # declarations made since the fingerprint was last read (their texts are built then).
         self._texts: dict[str, dict[str, str]] = {"entity": {}, "pipe": {}}
@@ -126,10 +128,10 @@ class Catalog:
             raise TypeError(f"expected an Entity or a Pipe, got {type(item).__name__}")
         item_id = item.id
         with self._lock:
-            existing = store.get(item_id)
-            if existing is not None:
+            count = len(store)
+            existing = store.setdefault(item_id, item)  # one lookup for the check and the insert
+            if len(store) == count:
                 raise _duplicate(kind, item, existing)
-            store[item_id] = item
             self._untexted[kind][item_id] = item
             self._fingerprint_memo = None
             self._version += 1
@@ -160,12 +162,12 @@ class Catalog:
     @property
     def entities(self) -> Mapping[str, Entity]:
         """Declared entities by id (a read-only live view, in declaration order)."""
-        return MappingProxyType(self._entities)
+        return self._entities_view
 
     @property
     def pipes(self) -> Mapping[str, Pipe]:
         """Declared pipes by id (a read-only live view, in declaration order)."""
-        return MappingProxyType(self._pipes)
+        return self._pipes_view
 
     def pipe(self, pipe_id: str) -> Pipe:
         """The pipe ``pipe_id``; unknown ids raise with did-you-mean and the list."""

@@ -105,6 +105,8 @@ class PipeGraph:
             modes = {p: modes[p] for p in self._ids}
         if not set(map(type, modes.values())) <= {PipeMode}:
             modes = {p: PipeMode(m) for p, m in modes.items()}
+        elif type(modes) is not dict:
+            modes = dict(modes)
         self._inputs = inputs
         self._output = output
         self._modes = modes
@@ -262,8 +264,9 @@ class PipeGraph:
         """Every entity read by some pipe → the pipes reading it (sorted by id), in entity-id order."""
         if self._consumers is None:
             # Pipes in id order, so each entity's readers come out sorted. Most entities have
-            # one reader: it is kept as a plain id until a second one arrives (a list per
-            # entity would be most of the cost at 100,000 pipes).
+            # one or two readers: they are kept as a plain id, then a pair, and only a third
+            # reader makes a list (a list per entity was most of the cost at 100,000 pipes,
+            # and lists, unlike tuples of strings, stay tracked by the garbage collector).
             found: dict[str, Any] = {}
             get, inputs = found.get, self._inputs
             for pid in sorted(self._ids):
@@ -272,13 +275,16 @@ class PipeGraph:
                     if readers is None:
                         found[entity] = pid
                     elif type(readers) is str:
-                        found[entity] = [readers, pid]
+                        found[entity] = (readers, pid)
+                    elif type(readers) is tuple:
+                        found[entity] = [*readers, pid]
                     else:
                         readers.append(pid)
             consumers: dict[str, tuple[str, ...]] = {}
             for entity in sorted(found):
                 readers = found[entity]
-                consumers[entity] = (readers,) if type(readers) is str else tuple(readers)
+                kind = type(readers)
+                consumers[entity] = (readers,) if kind is str else readers if kind is tuple else tuple(readers)
             self._consumers = MappingProxyType(consumers)
         return self._consumers  # type: ignore[return-value]
 
@@ -366,50 +372,58 @@ class PipeGraph:
     def _ensure_order(self) -> None:
         if self._generations is not None:
             return
-        written = self._levels_by_entity()
-        if written is None:  # a cycle: Kahn's algorithm finds the pipes that cannot be placed
-            self_loops = self._self_loops()
-            if self_loops:
-                pipe = self_loops[0]
-                raise SelfLoopError(pipe, self._output[pipe], self.cyclic_components())
-            _generations, indegree = self._kahn()
-            raise self._cycle_error(indegree)
-        ids, output = self._ids, self._output
-        generations: list[list[str]] = [[] for _ in range(max(written.values(), default=-1) + 1)]
-        for pid, level in zip(ids, map(written.__getitem__, map(output.__getitem__, ids))):
-            generations[level].append(pid)
+        generations = self._layers_in_one_pass()
+        if generations is None:
+            generations = self._layers_by_walk()
         for generation in generations:
             generation.sort()
         self._generations = tuple(map(tuple, generations))
-        self._order = tuple(p for g in generations for p in g)
+        self._order = tuple(itertools.chain.from_iterable(self._generations))
 
-    def _levels_by_entity(self) -> dict[str, int] | None:
-        """Written entity → its writer's level: the edges on the writer's longest upstream
-        chain, i.e. its forward generation. ``None`` when the graph has a cycle.
-
-        ``level(p) = 0`` without producers, else ``1 + max(level(u) for u in upstream(p))``.
-        One pass in declaration order settles every pipe whose producers were declared before
-        it, keeping the level of each written entity (an entity nobody writes counts ``-1``).
-        All pipes settle there when pipes are declared producers first, as usual. Otherwise
-        the first unsettled producer hands over to :func:`_settle`, which walks up the
-        producers of each remaining pipe: O(V + E) in every order.
-        """
+    def _layers_in_one_pass(self) -> list[list[str]] | None:
+        """Pipes by level (see :meth:`_layers_by_walk`), in one pass in declaration order,
+        keeping the level of each written entity (its writer's; an entity nobody writes counts
+        ``-1``). ``None`` as soon as a pipe reads an entity whose writer is not settled yet:
+        declared after it, or on a cycle. Pipes are usually declared producers first."""
         ids, inputs, output = self._ids, self._inputs, self._output
         written: dict[str, int | None] = dict.fromkeys(self._producer)  # None: writer not settled yet
         level_of = written.get
-        external = itertools.repeat(-1)  # the level of an entity nobody writes
+        external = itertools.repeat(-1)
+        layers: list[list[str]] = []
         try:
-            for ins, out in zip(map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
+            for pid, ins, out in zip(ids, map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
                 # max() meets None (TypeError) when a producer is not settled yet
-                written[out] = max(map(level_of, ins, external)) + 1 if ins else 0
+                level = written[out] = max(map(level_of, ins, external)) + 1 if ins else 0
+                try:
+                    layers[level].append(pid)
+                except IndexError:  # one more than the deepest level so far
+                    layers.append([pid])
         except TypeError:
-            levels = {p: lv for p, lv in zip(ids, map(written.get, map(output.__getitem__, ids))) if lv is not None}
-            upstream = self._upstream_of()
-            for pid in ids:
-                if pid not in levels and not _settle(pid, upstream, levels):
-                    return None
-            written = {output[p]: lv for p, lv in levels.items()}
-        return written  # type: ignore[return-value]
+            return None
+        return layers
+
+    def _layers_by_walk(self) -> list[list[str]]:
+        """Pipes by level, in any declaration order; raises the cycle error on a cycle.
+
+        A pipe's level is the number of edges on its longest upstream chain:
+        ``level(p) = 0`` without producers, else ``1 + max(level(u) for u in upstream(p))``.
+        Each unsettled pipe is settled by :func:`_settle`, an iterative walk up its producers:
+        O(V + E), no recursion.
+        """
+        upstream = self._upstream_of()
+        levels: dict[str, int] = {}
+        for pid in self._ids:
+            if pid not in levels and not _settle(pid, upstream, levels):
+                self_loops = self._self_loops()
+                if self_loops:
+                    pipe = self_loops[0]
+                    raise SelfLoopError(pipe, self._output[pipe], self.cyclic_components())
+                _generations, indegree = self._kahn()  # the pipes that cannot be placed
+                raise self._cycle_error(indegree)
+        layers: list[list[str]] = [[] for _ in range(max(levels.values(), default=-1) + 1)]
+        for pid, level in levels.items():
+            layers[level].append(pid)
+        return layers
 
     def _cycle_error(self, indegree: Mapping[str, int]) -> CycleError:
         remaining = {p for p, d in indegree.items() if d > 0}
@@ -551,7 +565,7 @@ def _producers(ids: Sequence[str], output: Mapping[str, str]) -> dict[str, str]:
 
 def _settle(start: str, upstream: Mapping[str, tuple[str, ...]], levels: dict[str, int]) -> bool:
     """Give ``start`` and every unsettled pipe upstream of it a level (see
-    :meth:`PipeGraph._levels_by_entity`) by an iterative depth-first walk up the
+    :meth:`PipeGraph._layers_by_walk`) by an iterative depth-first walk up the
     producers; ``False`` when the walk meets a pipe already on its path: a cycle."""
     level_of = levels.__getitem__
     path = [(start, iter(upstream[start]))]  # the walk: each pipe with its producers still to visit

@@ -221,7 +221,7 @@ class Planner:
         plan = ExecutionPlan(
             strategy=name,
             generations=generations,
-            modes=graph.modes,
+            modes=graph.modes.copy(),  # a dict: copying the read-only view itself goes key by key
             cache_recommendations=recommendations,
             fingerprint=fingerprint,
             requested=requested,
