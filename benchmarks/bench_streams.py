@@ -121,7 +121,7 @@ def bench_overhead(spark, rounds: int) -> None:
         base = Path(folder)
         seed(spark, base / "source")
         for index in range(rounds + 1):  # round 0 warms both paths up; then they take turns going first
-            def hand_run() -> float:
+            def hand_run(index: int = index) -> float:
                 return by_hand(spark, base / "source", base / f"h{index}" / "copy", base / f"h{index}" / "cp", listener)
 
             if index % 2:

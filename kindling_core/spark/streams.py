@@ -21,7 +21,6 @@ Everything else reads driver-side state (``status``, ``lastProgress``, ``isActiv
 
 from __future__ import annotations
 
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +94,7 @@ class SparkStreamDriver:
         )
         writer = result.writeStream.foreachBatch(write_batch).option("checkpointLocation", start.checkpoint).queryName(start.query_name)
         if start.trigger is not None:
-            writer = writer.trigger(**start.trigger.writer_arguments())
+            writer = writer.trigger(**start.trigger.writer_arguments())  # type: ignore[call-overload]
         return writer.start()
 
     def _frame(self, start: PipeStart, trail: tuple[str, ...]) -> DataFrame:
@@ -161,7 +160,7 @@ class SparkStreamDriver:
     def check_adoptable(self, query: Any) -> None:
         if is_connect_session(self.spark):
             session = getattr(query, "_session", None)
-            ours = session is self.spark or getattr(session, "session_id", None) == self.spark.session_id
+            ours = session is self.spark or getattr(session, "session_id", None) == getattr(self.spark, "session_id", "")
         else:
             jsq = getattr(query, "_jsq", None)
             ours = jsq is not None and bool(self.spark._jsparkSession.equals(jsq.sparkSession()))
@@ -215,12 +214,10 @@ class SparkStreamDriver:
         )
 
     def last_progress(self, query: Any) -> ProgressSnapshot | None:
-        from kindling_core.spark.listener import progress_from
+        from kindling_core.spark.listener import progress_snapshot
 
-        progress = query.lastProgress
-        if progress is None:
-            return None
-        return progress_from(types.SimpleNamespace(progress=progress)).progress
+        progress = query.lastProgress  # a dict-like StreamingQueryProgress, or None
+        return None if progress is None else progress_snapshot(progress)
 
     def process_all_available(self, query: Any) -> None:
         query.processAllAvailable()

@@ -26,6 +26,7 @@ and the signal bus isolates their failures.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -176,7 +177,9 @@ class StreamManager:
         called again at every start and restart. ``start()`` starts registered queries after
         the streaming pipes."""
         if not isinstance(name, str) or not name.strip():
-            raise StreamingError(f"register() needs a non-empty query name, got {name!r}", remedy="app.streams.register('orders_feed', build)")
+            raise StreamingError(
+                f"register() needs a non-empty query name, got {name!r}", remedy="app.streams.register('orders_feed', build)"
+            )
         if not callable(builder):
             raise StreamingError(
                 f"register({name!r}, ...) needs a callable builder, got {type(builder).__name__}",
@@ -416,7 +419,8 @@ class StreamManager:
             record.query, record.query_id, record.run_id = query, identity.query_id, identity.run_id
             self._by_query_id[identity.query_id] = record
             orphan = self._orphans.pop(identity.run_id, None)
-        self._emit(sig.AFTER_START, sig.StreamStarted(record.name, record.pipe_id, identity.query_id, identity.run_id, time.perf_counter() - began))
+        took = time.perf_counter() - began
+        self._emit(sig.AFTER_START, sig.StreamStarted(record.name, record.pipe_id, identity.query_id, identity.run_id, took))
         self._move(record, S.STARTING, S.RUNNING, reason)
         if orphan is not None:
             self._on_terminated(orphan)
@@ -499,12 +503,10 @@ class StreamManager:
         with self._lock:
             records = [r for r in reversed(self._records.values()) if r.cell.state is S.RUNNING]
         caught_up = True
-        driver = self.driver if records else None
         for record in records:
-            query = record.query
+            drain = functools.partial(self.driver.process_all_available, record.query)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            assert driver is not None
-            outcome = call_with_timeout(lambda q=query: driver.process_all_available(q), remaining, name=f"kindling-drain-{record.key}")
+            outcome = call_with_timeout(drain, remaining, name=f"kindling-drain-{record.key}")
             if not outcome.finished:
                 return False
             caught_up = caught_up and outcome.error is None
@@ -549,7 +551,7 @@ class StreamManager:
                 runtime = driver.status(query)
                 if record.progress is None:
                     fallback = driver.last_progress(query)
-            except Exception:  # noqa: BLE001 - a snapshot shows what is known
+            except Exception:
                 logger.debug("status of %s unavailable", record.key, exc_info=True)
         with self._lock:
             progress = record.progress
@@ -675,7 +677,7 @@ class StreamManager:
             entered = record.idle_since is None
             if entered:
                 record.idle_since = event.timestamp or now
-            since = record.idle_since
+            since = record.idle_since or now
         if entered:
             self._emit(sig.QUERY_IDLED, sig.StreamIdle(record.name, record.pipe_id, event.query_id, event.run_id, since))
 

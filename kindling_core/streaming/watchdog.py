@@ -117,7 +117,7 @@ class Watchdog:
         while not self._stopping.wait(self.interval):
             try:
                 self.poll()
-            except Exception:  # noqa: BLE001 - the safety net must outlive a bad round
+            except Exception:
                 logger.exception("streaming watchdog round failed")
 
     def poll(self) -> None:
@@ -151,8 +151,10 @@ class Watchdog:
             return
         last_activity = target.last_activity
         progress = driver.last_progress(target.query)
-        lost = progress is not None and progress.run_id == target.run_id and (target.batch_id is None or progress.batch_id > target.batch_id)
-        if lost:
+        lost = False
+        if progress is not None and progress.run_id == target.run_id:
+            lost = target.batch_id is None or progress.batch_id > target.batch_id
+        if lost and progress is not None:
             self._host.put(QueryProgressed(progress))  # the listener's event was lost
             last_activity = now
         status = driver.status(target.query)

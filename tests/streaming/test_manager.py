@@ -54,9 +54,9 @@ def lake_app(tmp_path: Path, streaming: dict[str, Any] | None = None, plugins: A
     for entity in ("bronze.orders", "silver.raw", "silver.orders", "gold.sales", "silver.customers"):
         app.entity(entity, path=f"lake/{entity}", kind="dimension" if entity == "silver.customers" else None)
     app.pipe("clean", inputs=["bronze.orders"], output="silver.raw")(identity)
-    app.pipe("orders", inputs=["silver.raw", "silver.customers"], output="silver.orders", mode="streaming", dimensions=["silver.customers"])(
-        identity
-    )
+    app.pipe(
+        "orders", inputs=["silver.raw", "silver.customers"], output="silver.orders", mode="streaming", dimensions=["silver.customers"]
+    )(identity)
     app.pipe("sales", inputs=["silver.orders"], output="gold.sales", mode="streaming", trigger="10 seconds")(identity)
     return app
 
@@ -85,7 +85,9 @@ def record(app, *specs) -> list[tuple[str, Any]]:
 # ----------------------------------------------------------------------------- starting
 
 
-def test_start_runs_streaming_pipes_consumers_first_with_their_settings(streams: StreamManager, driver: FakeStreamDriver, tmp_path: Path) -> None:
+def test_start_runs_streaming_pipes_consumers_first_with_their_settings(
+    streams: StreamManager, driver: FakeStreamDriver, tmp_path: Path
+) -> None:
     seen = record(streams._app, sig.BEFORE_START, sig.AFTER_START, sig.STATE_CHANGED)
     started = streams.start()
     assert [s.pipe for s in started] == ["sales", "orders"]  # consumers first; the batch pipe is not started
