@@ -210,3 +210,82 @@ def test_app_decorator_returns_the_function_unchanged() -> None:
     assert join(1, 2) == (1, 2)
     assert app.catalog.pipe("p.q").func is join
     assert app.entity("x.a", path="/x").id == "x.a"
+
+
+def test_fingerprint_ignores_declarations_removed_before_it_was_read() -> None:
+    def declare(catalog: Catalog) -> None:
+        catalog.add_entity("raw.x", path="/x")
+        for i in range(3):
+            catalog.add_pipe(f"p.n{i}", func=two, inputs=["raw.x", f"raw.y{i}"], output=f"e.n{i}")
+
+    reference = Catalog()
+    declare(reference)
+    churned = Catalog()
+    declare(churned)
+    churned.add_pipe("p.extra", func=two, inputs=["raw.x", "raw.y"], output="e.extra")
+    churned.add_entity("e.extra", path="/e")
+    churned.remove_pipe("p.extra")  # never digested: removed before any read
+    churned.remove_entity("e.extra")
+    assert churned.fingerprint == reference.fingerprint
+    removed = churned.remove_pipe("p.n1")  # removed after a read
+    assert churned.fingerprint != reference.fingerprint
+    churned.add(removed)
+    assert churned.fingerprint == reference.fingerprint
+
+
+def test_fingerprint_is_the_same_in_another_process() -> None:
+    """Content-based: a fresh interpreter (another hash seed) computes the same fingerprint."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from kindling_core.model import Catalog\n"
+        "def two(a, b): pass\n"
+        "c = Catalog()\n"
+        "c.add_entity('raw.x', path='/x', tags=['pii'], options={'b': 1, 'a': [1, 2]})\n"
+        "c.add_pipe('p.q', func=two, inputs=['raw.x', 'raw.y'], output='o.x', tags=['hot'], options={'sla': '1h'})\n"
+        "c.add_pipe('p.r', func=lambda a: a, inputs=['o.x'], output='o.y', mode='streaming', write='append')\n"
+        "print(c.fingerprint)\n"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    here = Catalog()
+    here.add_pipe("p.r", func=lambda x: x, inputs=["o.x"], output="o.y", mode="streaming", write="append")
+    here.add_pipe("p.q", func=two, inputs=["raw.x", "raw.y"], output="o.x", tags=["hot"], options={"sla": "1h"})
+    here.add_entity("raw.x", path="/x", tags=["pii"], options={"a": [1, 2], "b": 1})
+    assert result.stdout.strip() == here.fingerprint
+
+
+def test_unhashable_mode_or_write_is_reported_with_the_pipe() -> None:
+    with pytest.raises(InvalidChoiceError, match=r"pipe 'p.q': mode must be one of 'batch', 'streaming', got \['batch'\]"):
+        Catalog().add_pipe("p.q", func=two, inputs=["x.a", "x.b"], output="o.x", mode=["batch"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidChoiceError, match=r"pipe 'p.q': write must be one of .*, got \{'merge': 1\}"):
+        Catalog().add_pipe("p.q", func=two, inputs=["x.a", "x.b"], output="o.x", write={"merge": 1})
+
+
+def test_adding_the_same_pipe_object_twice_is_a_duplicate() -> None:
+    catalog = Catalog()
+    pipe = catalog.add_pipe("p.q", func=two, inputs=["x.a", "x.b"], output="o.x")
+    with pytest.raises(DuplicateDeclarationError, match="pipe 'p.q' is already declared"):
+        catalog.add(pipe)
+    assert len(catalog) == 1 and catalog.version == 1
+
+
+def test_pipes_made_by_a_factory_each_name_their_function() -> None:
+    class Transform:  # a callable object that cannot be hashed
+        __hash__ = None  # type: ignore[assignment]
+
+        def __call__(self, frame):
+            return frame
+
+    catalog = Catalog()
+    for i in range(3):
+        catalog.add_pipe(f"p.n{i}", func=two, inputs=[f"x.a{i}", "x.b"], output=f"o.n{i}")
+    catalog.add_pipe("p.obj", func=Transform(), inputs=["x.a"], output="o.obj")
+    origins = {p.id: p.origin for p in catalog}
+    assert all(origins[f"p.n{i}"].startswith("function two at ") and "test_declarations.py:" in origins[f"p.n{i}"] for i in range(3))
+    assert origins["p.obj"] == "function Transform"
+    with pytest.raises(DuplicateDeclarationError, match=r"already declared \(function two at .*test_declarations.py:\d+, output 'o.n1'\)"):
+        catalog.add_pipe("p.n1", func=two, inputs=["x.a", "x.b"], output="o.z")

@@ -173,3 +173,37 @@ def test_to_networkx_carries_modes_and_entities() -> None:
     nx_graph = graph.to_networkx()
     assert nx_graph.nodes["a"]["mode"] == "batch"
     assert nx_graph.edges["a", "b"]["entity"] == "a_out"
+
+
+def test_100k_chain_declared_consumers_first_plans_without_recursion() -> None:
+    """The one-pass layering needs producers first; in reverse order every pipe is settled by
+    the iterative walk up its producers (100,000 deep)."""
+    chain = _chain(100_000)
+    ids = list(reversed(chain.pipes))
+    graph = PipeGraph(ids, {p: chain.inputs(p) for p in ids}, {p: chain.output(p) for p in ids}, {p: "batch" for p in ids})  # type: ignore[misc]
+    assert graph.generations() == chain.generations()
+    assert graph.levels()["p99999"] == 99_999
+
+
+def test_descendants_are_every_pipe_downstream() -> None:
+    graph = PipeGraph.from_edges([("a", "b"), ("b", "c"), ("a", "d"), ("x", "c"), ("c", "e")])
+    assert graph.descendants("a") == {"b", "c", "d", "e"}
+    assert graph.descendants("e") == set()
+    with pytest.raises(UnknownPipeError) as info:
+        graph.descendants("bb")
+    assert "'bb' (did you mean 'b'?)" in str(info.value)
+
+
+def test_consumers_are_sorted_by_entity_and_by_reader() -> None:
+    graph = graph_of(
+        ("z.last", ["raw.b", "raw.a"], "z.out"),
+        ("a.first", ["raw.b"], "a.out"),
+        ("m.mid", ["raw.b", "z.out"], "m.out"),
+    )
+    assert list(graph.consumers.items()) == [
+        ("raw.a", ("z.last",)),
+        ("raw.b", ("a.first", "m.mid", "z.last")),
+        ("z.out", ("m.mid",)),
+    ]
+    assert graph.external_sources == ("raw.a", "raw.b")
+    assert graph.downstream("z.last") == ("m.mid",)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kindling_core.model import Catalog
-from kindling_core.planning import CycleError, Planner
+from kindling_core.planning import CycleError, PipeGraph, Planner
 
 from planning_helpers import declare_edges, make_app, pid
 
@@ -230,3 +230,27 @@ def test_plan_cache_misses_after_any_metadata_change(dag, change, data) -> None:
     after = p.plan(catalog)
     assert p.cache_info().misses == 2
     assert after is not before and after.fingerprint != before.fingerprint
+
+
+@given(dags())
+def test_graph_layers_and_indexes_match_networkx_in_any_declaration_order(dag) -> None:
+    """PipeGraph straight from pipes declared in a random order (producers often after their
+    readers): generations, consumers, external sources and descendants against networkx."""
+    n, edges, modes, order = dag
+    catalog = build(n, edges, modes, order)
+    graph = PipeGraph.from_pipes(catalog.pipes.values())
+    reference = nx.DiGraph()
+    reference.add_nodes_from(pid(i) for i in range(n))
+    reference.add_edges_from((pid(u), pid(v)) for u, v in edges)
+    assert graph.generations() == tuple(tuple(sorted(g)) for g in nx.topological_generations(reference))
+    assert dict(graph.levels()) == longest_chain_lengths(n, edges)
+    readers: dict[str, set[str]] = {}
+    for pipe in catalog.pipes.values():
+        for entity in pipe.inputs:
+            readers.setdefault(entity, set()).add(pipe.id)
+    assert list(graph.consumers) == sorted(readers)
+    assert {e: set(ps) for e, ps in graph.consumers.items()} == readers
+    assert all(list(ps) == sorted(ps) for ps in graph.consumers.values())
+    assert graph.external_sources == tuple(sorted(e for e in readers if e.startswith("raw.")))
+    for i in range(n):
+        assert graph.descendants(pid(i)) == nx.descendants(reference, pid(i))
