@@ -44,7 +44,7 @@ from collections import deque
 
 import attrs
 
-from kindling_core.errors import KindlingError
+from kindling_core.streaming.errors import StreamingError
 from kindling_core.streaming.events import QueryProgressed, StreamEvent
 
 __all__ = ["DEFAULT_CAPACITY", "EventQueue", "EventQueueStats"]
@@ -80,11 +80,15 @@ class _Slot:
 
 
 class EventQueue:
-    """A bounded, thread-safe FIFO of stream events that coalesces progress per query under pressure."""
+    """A bounded, thread-safe FIFO of stream events that coalesces progress per query under pressure.
+
+    ``capacity`` (events, >= 1) is where coalescing starts; anything else raises
+    :class:`~kindling_core.streaming.errors.StreamingError` naming the value.
+    """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         if type(capacity) is not int or capacity < 1:
-            raise KindlingError(
+            raise StreamingError(
                 f"EventQueue capacity must be a positive integer, got {capacity!r}",
                 culprit=f"EventQueue(capacity={capacity!r})",
                 remedy=f"pass a whole number of events, at least 1 (the default is {DEFAULT_CAPACITY})",

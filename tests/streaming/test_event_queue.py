@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kindling_core.errors import KindlingError
+from kindling_core.streaming.errors import StreamingError
 from kindling_core.streaming.events import (
     ProgressSnapshot,
     QueryIdle,
@@ -215,7 +215,7 @@ def test_concurrent_producers_keep_each_querys_order_and_newest_progress(capacit
 
 @pytest.mark.parametrize("capacity", [0, -1, 1.5, True, "8"])
 def test_a_capacity_that_is_not_a_positive_integer_is_refused(capacity: object) -> None:
-    with pytest.raises(KindlingError) as caught:
+    with pytest.raises(StreamingError) as caught:
         EventQueue(capacity=capacity)  # type: ignore[arg-type]
     assert f"EventQueue(capacity={capacity!r})" in str(caught.value)
     assert "positive integer" in str(caught.value)
