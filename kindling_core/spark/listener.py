@@ -248,7 +248,7 @@ class ListenerAttachment:
     """One kindling listener registered on one session; calling it detaches it (idempotent)."""
 
     def __init__(self, spark: Any, put: Put) -> None:
-        self._session = _weak(spark)
+        self._session = weakref.ref(spark)  # the registry must not keep a session alive
         self._put = put
         self._put_name = getattr(put, "__qualname__", None) or repr(put)
         self._attached = False
@@ -328,13 +328,6 @@ class ListenerAttachment:
 # session -> {put: attachment}. Weak on the session: a session that is gone takes its entries.
 _REGISTRY: weakref.WeakKeyDictionary[Any, dict[Put, ListenerAttachment]] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
-
-
-def _weak(spark: Any) -> Callable[[], Any]:
-    try:
-        return weakref.ref(spark)
-    except TypeError:  # not weakly referenceable: keep it
-        return lambda: spark
 
 
 def attach_listener(spark: Any, put: Put) -> ListenerAttachment:

@@ -6,9 +6,11 @@ tests/spark/test_connect.py."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
+import weakref
 from typing import Any
 
 import pytest
@@ -263,3 +265,14 @@ def test_a_failing_copy_or_put_is_counted_logged_once_and_never_raised(caplog: p
     assert "onQueryIdle failed copying Spark's event" in messages[1]
     assert "ValueError: queue is gone" in caplog.text
     assert set(attachment.stats().failures) == set(CALLBACKS)
+
+
+def test_attaching_does_not_keep_a_session_alive() -> None:
+    session = FakeSession()
+    attachment = attach_listener(session, Events().put)
+    gone = weakref.ref(session)
+    del session
+    gc.collect()
+    assert gone() is None
+    attachment()  # detaching after the session is gone does nothing and raises nothing
+    assert not attachment.attached
