@@ -203,9 +203,9 @@ class Pipe:
 
     def fingerprint_data(self) -> str:
         """Metadata that shapes plans, canonical: everything but ``func``, ``description`` and
-        ``origin``, as one line (ids cannot contain spaces or commas, so joining them is
-        unambiguous; tags and options are written as ``repr``). Text rather than a tuple because
-        the catalog digests every pipe of a plan: this is three times faster to build and hash.
+        ``origin``, as one line of text (ids cannot contain spaces or commas, so joining them is
+        unambiguous; tags and options are written as ``repr``). The catalog fingerprint hashes
+        these lines, sorted; text is several times cheaper to build than a tuple to ``repr``.
         """
         options = canonical(self.options) if self.options else ()
         text = (

@@ -1,23 +1,25 @@
 """The pipe graph: pipes as nodes, an edge ``p -> q`` when ``q`` reads the entity ``p`` writes.
 
-Construction is O(V + E): one pass builds the entity → producer index, a second resolves every
-input through it to the pipe's upstream producers. Invariants of a built :class:`PipeGraph`:
+Construction is O(V + E) and builds only the entity → producer index; everything derived
+(upstream producers per pipe, readers per entity, consumers, generations, levels) is computed
+once, when first asked for, so planning pays only for what a plan needs. Invariants of a
+built :class:`PipeGraph`:
 
 * every entity has at most one producer (else :class:`DuplicateProducerError` naming the
   entity and all its writers);
 * an input no pipe produces is an *external source* (``external_sources``), not an error;
-* the graph is immutable; derived results (readers per entity, consumers, generations,
-  levels) are computed once, lazily, when first asked for.
+* the graph is immutable.
 
 Generation ``k`` holds the pipes whose longest chain of upstream producers has ``k`` edges,
-sorted by id, so plans are deterministic. Levels are computed from the upstream producers
-alone: one pass in declaration order settles every pipe whose producers were declared before
-it, and an iterative depth-first walk up the producers settles the rest (no recursion, so a
-100,000-pipe chain is fine; faster than networkx at this scale). The walk meets a pipe already
-on its path exactly when the graph has a cycle; then Kahn's algorithm finds the pipes that
-cannot be placed, and a cycle is found by walking predecessors among them (every unplaced pipe
-has an unplaced predecessor, so the walk must revisit a pipe) and reported with its full path.
-Kahn's algorithm also layers induced sub-graphs (:meth:`PipeGraph.generations_of`).
+sorted by id, so plans are deterministic. Layering makes one pass in declaration order,
+keeping the level of each written entity: pipes are usually declared producers first, and
+then that pass settles them all. When a pipe reads an entity whose writer is not settled yet,
+an iterative depth-first walk up the producers settles every pipe instead (no recursion, so a
+100,000-pipe chain is fine, in any order). The walk meets a pipe already on its path exactly
+when the graph has a cycle; then Kahn's algorithm finds the pipes that cannot be placed, and a
+cycle is found by walking predecessors among them (every unplaced pipe has an unplaced
+predecessor, so the walk must revisit a pipe) and reported with its full path. Kahn's
+algorithm also layers induced sub-graphs (:meth:`PipeGraph.generations_of`).
 
 networkx is the engine for whole-graph analyses (:meth:`PipeGraph.cyclic_components`,
 :meth:`PipeGraph.to_networkx`). It is imported lazily; without it, a pure-Python iterative
