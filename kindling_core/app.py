@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution import RunResult
     from kindling_core.model import Catalog, Entity
     from kindling_core.planning import ExecutionPlan, Planner
+    from kindling_core.streaming.manager import StreamManager
 
 __all__ = ["App"]
 
@@ -96,6 +97,7 @@ class App:
         self._catalog: Catalog | None = None
         self._planner: Planner | None = None
         self._spark: Any = None
+        self._streams: StreamManager | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -228,9 +230,27 @@ class App:
                     extra_conf={"spark.log.level": spark_config.log_level, **spark_config.conf},
                     warehouse_dir=str(self.config.root / warehouse) if warehouse else None,
                     jars_dir=jars,
+                    # spark.sql.streaming.stopTimeout: a stop never blocks forever
+                    stop_timeout=f"{round(self.config.streaming.stop_timeout_seconds * 1000)}ms",
                 )
             )
         return self._spark
+
+    @property
+    def streams(self) -> StreamManager:
+        """The :class:`~kindling_core.streaming.manager.StreamManager` of this app's long-running
+        streaming queries (created on first use; it starts nothing by itself): ``app.streams.start()``,
+        ``.status()``, ``.stop()``. It runs on :attr:`spark`; :meth:`close` stops its queries."""
+        if self._streams is None:
+            from kindling_core.streaming.manager import StreamManager
+
+            def spark_driver() -> Any:
+                from kindling_core.spark.streams import SparkStreamDriver
+
+                return SparkStreamDriver(self.spark, root=self.config.root)
+
+            self._streams = StreamManager(self, driver_factory=spark_driver)
+        return self._streams
 
     def use_spark(self, spark: Any) -> App:
         """Run on ``spark`` instead of creating a session (returns the app, for chaining)."""
@@ -307,7 +327,11 @@ class App:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Release what the app started (the async signal pool). The Spark session is not stopped."""
+        """Release what the app started: its streaming queries (stopped within the stop
+        timeout, see :meth:`StreamManager.close <kindling_core.streaming.manager.StreamManager.close>`)
+        and the async signal pool. The Spark session is not stopped."""
+        if self._streams is not None:
+            self._streams.close()
         self.signals.close()
 
     def __enter__(self) -> App:
