@@ -9,6 +9,7 @@ import pytest
 
 from kindling_core.errors import ConfigError
 from kindling_core.model import DeclarationError
+from kindling_core.streaming.errors import ManagerClosedError
 from kindling_core.streaming.state import STARTABLE, IllegalTransitionError, QueryState, StateCell
 from kindling_core.streaming.triggers import TRIGGER_FORMS, Trigger
 from kindling_core.testing import make_app, make_config
@@ -153,3 +154,25 @@ def test_of_racing_threads_exactly_one_wins() -> None:
         thread.join(10)
     assert sorted(w is not None for w in wins) == [False] * 7 + [True]
     assert cell.state is QueryState.STARTING
+
+
+# ----------------------------------------------------------------------------- the app's session and manager
+
+
+def test_sessions_kindling_builds_stop_queries_within_the_stop_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import kindling_core.spark.session as session
+
+    built: list = []
+    monkeypatch.setattr(session, "get_or_create_session", lambda settings: built.append(settings) or object())
+    assert make_app(streaming={"stop-timeout-seconds": 2.5}).spark is not None
+    (settings,) = built
+    assert session.local_session_conf(settings)["spark.sql.streaming.stopTimeout"] == "2500ms"
+
+
+def test_app_streams_is_one_lazy_manager_closed_with_the_app() -> None:
+    app = make_app()
+    streams = app.streams
+    assert streams is app.streams and streams.status() == {}  # no streaming pipe, no Spark needed
+    app.close()
+    with pytest.raises(ManagerClosedError):
+        streams.start()
