@@ -43,6 +43,7 @@ __all__ = ["InterruptGate", "cooperative_interrupts"]
 
 _log = logging.getLogger("kindling.execution")
 _CLOSING = b"\0"  # never a signal number: tells the watcher the run is over
+_CANCELLING = "cancelling the running pipes' Spark jobs"
 
 
 class InterruptGate:
@@ -86,16 +87,17 @@ def _interrupt_main_thread() -> None:
 class _Watcher:
     """Counts Ctrl-C presses off the main thread and acts on them (see the module doc)."""
 
-    def __init__(self, gate: InterruptGate, on_interrupt: Callable[[], None]) -> None:
+    def __init__(self, gate: InterruptGate, on_interrupt: Callable[[], None], action: str = _CANCELLING) -> None:
         self.gate = gate
         self.on_interrupt = on_interrupt
+        self.action = action
         self.presses = 0
 
     def press(self) -> None:
         self.presses += 1
         if self.presses == 1:
             self.gate._request()
-            _log.warning("interrupt received: cancelling the running pipes' Spark jobs (press Ctrl-C again to abort at once)")
+            _log.warning("interrupt received: %s (press Ctrl-C again to abort at once)", self.action)
             # on its own thread, so a cancel that hangs (an unreachable cluster) never delays the second press
             threading.Thread(target=self._cancel, name="kindling-interrupt-cancel", daemon=True).start()
         elif self.presses == 2:
@@ -143,13 +145,16 @@ def _claim_wakeup_fd(writer: socket.socket) -> bool:
 
 
 @contextmanager
-def cooperative_interrupts(on_interrupt: Callable[[], None], *, enabled: bool = True) -> Iterator[InterruptGate]:
+def cooperative_interrupts(
+    on_interrupt: Callable[[], None], *, enabled: bool = True, action: str = _CANCELLING
+) -> Iterator[InterruptGate]:
     """Route SIGINT to ``on_interrupt`` (called once, off the main thread) while the block runs.
 
     Yields an :class:`InterruptGate`. Installed only when ``enabled``, on the main thread, and
     when SIGINT is not ignored (a background job started with SIGINT ignored stays so). The
     previous SIGINT handler and wakeup fd are restored on exit. ``on_interrupt`` must not
-    raise; if it does, the error is logged and the run still stops.
+    raise; if it does, the error is logged and the run still stops. ``action`` says what the
+    first press does, in the warning it logs (``interrupt received: <action> (press Ctrl-C...``).
     """
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield InterruptGate()
@@ -159,7 +164,7 @@ def cooperative_interrupts(on_interrupt: Callable[[], None], *, enabled: bool = 
         yield InterruptGate()
         return
     gate = InterruptGate(installed=True)
-    watcher = _Watcher(gate, on_interrupt)
+    watcher = _Watcher(gate, on_interrupt, action)
     reader, writer = socket.socketpair()
     writer.setblocking(False)
     owns_wakeup_fd = _claim_wakeup_fd(writer)
