@@ -24,6 +24,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("kindling_core.cli.plan_cmd", "plan"),
     ("kindling_core.cli.run_cmd", "run"),
     ("kindling_core.cli.run_cmd", "show"),
+    ("kindling_core.cli.stream_cmd", "stream"),
 )
 
 
