@@ -173,7 +173,7 @@ def run(
     with reporting_errors():
         selected = pipe_ids(pipes)
         app = app_from(ctx, app_ref, verb="run")
-        plan = app.plan(strategy=strategy, pipes=selected)
+        plan = app.plan(strategy=strategy, pipes=selected).for_bounded_run()  # the order app.run runs
         if dry_run:
             _dry_run(app, plan, strategy, selected, as_json)
             return

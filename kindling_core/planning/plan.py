@@ -72,7 +72,8 @@ class ExecutionPlan:
     stable hex digest of the pipe and entity metadata, the strategy, the restriction and the
     relevant configuration (equal inputs give equal fingerprints, in any process);
     ``requested`` the ``pipes=`` restriction (``None``: all pipes); ``graph`` the planned graph
-    (not part of equality).
+    (not part of equality); ``bounded`` is true for the order a bounded run executes
+    (:meth:`for_bounded_run`), false for the strategy's own order.
     """
 
     strategy: str
@@ -83,6 +84,7 @@ class ExecutionPlan:
     requested: tuple[str, ...] | None = None
     external_sources: tuple[str, ...] = ()
     graph: PipeGraph | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+    bounded: bool = False
     _position: dict[str, int] = attrs.field(factory=dict, init=False, eq=False, repr=False, hash=False)
 
     # ------------------------------------------------------------------ queries
@@ -111,6 +113,36 @@ class ExecutionPlan:
             from kindling_core.planning.errors import UnknownPipeError
 
             raise UnknownPipeError([pipe_id], list(self._position)) from None
+
+    def for_bounded_run(self) -> ExecutionPlan:
+        """The plan a bounded run (``app.run``) executes: producers before consumers.
+
+        Every pipe moves to the earliest generation that is no earlier than this plan places
+        it and later than every planned pipe whose output it reads (empty generations are
+        dropped). So a streaming pipe run bounded (``availableNow``) sees what its upstream
+        pipes wrote in the same run, whatever order the strategy chose for *starting*
+        long-running queries: ``batch`` plans come back with the same generations, the
+        ``streaming`` strategy's consumers-first order becomes the forward one, and ``hybrid``
+        keeps its batch pipes first and runs its streaming pipes producers first. Returns a
+        plan with ``bounded=True`` (``self`` when already bounded); needs the planned graph,
+        which plans from a planner carry.
+        """
+        if self.bounded:
+            return self
+        graph = self._graph()
+        position = {p: i for i, g in enumerate(self.generations) for p in g}
+        level: dict[str, int] = {}
+        for pipe_id in graph.topological_order():
+            if pipe_id in position:
+                after = [level[u] + 1 for u in graph.upstream(pipe_id) if u in level]
+                level[pipe_id] = max([position[pipe_id], *after])
+        for pipe_id, index in position.items():  # a planned pipe the graph does not know keeps its place
+            level.setdefault(pipe_id, index)
+        generations: dict[int, list[str]] = {}
+        for pipe_id, index in level.items():
+            generations.setdefault(index, []).append(pipe_id)
+        ordered = tuple(tuple(sorted(generations[i])) for i in sorted(generations))
+        return attrs.evolve(self, generations=ordered, bounded=True)
 
     def __contains__(self, pipe_id: object) -> bool:
         try:
@@ -144,7 +176,14 @@ class ExecutionPlan:
         chain = graph.longest_chain(pipe_id, within=within)
         entities = tuple(graph.output(p) for p in chain[:-1])
         depth = len(chain) - 1
-        if self.strategy == "batch" or (self.strategy not in ("streaming", "hybrid") and generation == depth):
+        if self.bounded and self.strategy != "batch":
+            upstream = [u for u in graph.upstream(pipe_id) if u in self]
+            reason = (
+                "a bounded run (app.run) processes producers before consumers: it runs after every planned pipe "
+                f"it reads ({', '.join(upstream) or 'none'}), otherwise no earlier than the {self.strategy!r} "
+                "strategy placed it."
+            )
+        elif self.strategy == "batch" or (self.strategy not in ("streaming", "hybrid") and generation == depth):
             reason = (
                 f"it needs the outputs of {depth} upstream pipe(s) in sequence, so it runs no earlier than "
                 f"generation {depth}; batch plans place every pipe as early as its chain allows."
@@ -195,6 +234,7 @@ class ExecutionPlan:
         """A JSON-able view (the ``--format json`` document)."""
         return {
             "strategy": self.strategy,
+            "bounded": self.bounded,
             "fingerprint": self.fingerprint,
             "generations": [list(g) for g in self.generations],
             "modes": {p: PipeMode(self.modes[p]).value for p in self.pipes},
