@@ -37,34 +37,29 @@ def recommend_shared_consumers(context: CacheContext) -> Iterator[CacheRecommend
     batch = PipeMode.BATCH
     streaming = {p for p, m in context.modes.items() if m is not batch}
     threshold = f"{context.min_size_mb:g} MB"
+    no_provider = f"size unknown (no size provider), so the {threshold} threshold was not applied"
+    no_answer = f"size unknown (the size provider had no answer), so the {threshold} threshold was not applied"
     storage_level = context.storage_level
-    no_provider = context.size_provider is None
+    size_of = None if context.size_provider is None else context.size_of
     for entity, consumers in context.consumers.items():  # in entity-id order (PipeGraph.consumers)
         if len(consumers) < 2:
             continue
         readers = [p for p in consumers if p not in streaming] if streaming else consumers
-        if len(readers) < 2:
+        count = len(readers)
+        if count < 2:
             continue
-        shown = ", ".join(readers[:5]) + (f" and {len(readers) - 5} more" if len(readers) > 5 else "")
-        base = f"read by {len(readers)} batch pipes ({shown})"
-        if no_provider:
-            size = None
-            note = f"size unknown (no size provider), so the {threshold} threshold was not applied"
+        shown = ", ".join(readers) if count <= 5 else f"{', '.join(readers[:5])} and {count - 5} more"
+        if size_of is None:
+            size, note = None, no_provider
         else:
-            size = context.size_of(entity)
+            size = size_of(entity)
             if size is None:
-                note = f"size unknown (the size provider had no answer), so the {threshold} threshold was not applied"
+                note = no_answer
             elif size < context.min_size_bytes:
                 continue
             else:
                 note = f"size {_mb(size)} >= {threshold}"
-        yield CacheRecommendation(
-            entity=entity,
-            storage_level=storage_level,
-            reason=f"{base}; {note}",
-            heuristic=NAME,
-            size_bytes=size,
-        )
+        yield CacheRecommendation(entity, storage_level, f"read by {count} batch pipes ({shown}); {note}", NAME, size)
 
 
 @hookimpl

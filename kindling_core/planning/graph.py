@@ -83,7 +83,7 @@ class PipeGraph:
 
     __slots__ = (
         "_ids", "_inputs", "_output", "_modes", "_producer", "_upstream", "_readers",
-        "_consumers", "_order", "_levels", "_generations",
+        "_consumers", "_order", "_levels", "_generations", "_reversed",
     )
 
     def __init__(
@@ -121,6 +121,7 @@ class PipeGraph:
         self._order: tuple[str, ...] | None = None
         self._levels: dict[str, int] | None = None
         self._generations: Generations | None = None
+        self._reversed: Generations | None = None
 
     @classmethod
     def from_pipes(cls, pipes: Iterable[PipeLike]) -> PipeGraph:
@@ -128,17 +129,23 @@ class PipeGraph:
 
         Two pipes with one id raise :class:`DuplicatePipeError`.
         """
-        pipes = pipes if isinstance(pipes, (list, tuple)) else list(pipes)
-        ids = [pipe.id for pipe in pipes]
-        inputs = {pipe.id: (ins if type(ins := pipe.inputs) is tuple else tuple(ins)) for pipe in pipes}
+        ids: list[str] = []
+        inputs: dict[str, tuple[str, ...]] = {}
+        output: dict[str, str] = {}
+        modes: dict[str, Any] = {}
+        for pipe in pipes:
+            pid = pipe.id
+            ids.append(pid)
+            ins = pipe.inputs
+            inputs[pid] = ins if type(ins) is tuple else tuple(ins)
+            output[pid] = pipe.output
+            modes[pid] = pipe.mode
         if len(inputs) != len(ids):
             seen: set[str] = set()
             for pid in ids:
                 if pid in seen:
                     raise DuplicatePipeError(pid)
                 seen.add(pid)
-        output = {pipe.id: pipe.output for pipe in pipes}
-        modes = {pipe.id: pipe.mode for pipe in pipes}
         return cls(ids, inputs, output, modes)
 
     @classmethod
@@ -265,19 +272,19 @@ class PipeGraph:
     def consumers(self) -> Mapping[str, tuple[str, ...]]:
         """Every entity read by some pipe → the pipes reading it (sorted by id), in entity-id order."""
         if self._consumers is None:
-            # Pipes in id order, so each entity's readers come out sorted. Most entities have
-            # one or two readers: they are kept as a plain id, then a pair, and only a third
-            # reader makes a list (a list per entity was most of the cost at 100,000 pipes,
-            # and lists, unlike tuples of strings, stay tracked by the garbage collector).
+            # Most entities have one or two readers: they are kept as a plain id, then a sorted
+            # pair, and only a third reader makes a list, sorted at the end (a list per entity
+            # was most of the cost at 100,000 pipes; and tuples of strings, unlike lists, leave
+            # the garbage collector's tracking).
             found: dict[str, Any] = {}
-            get, inputs = found.get, self._inputs
-            for pid in sorted(self._ids):
-                for entity in inputs[pid]:
+            get = found.get
+            for pid, entities in self._inputs.items():
+                for entity in entities:
                     readers = get(entity)
                     if readers is None:
                         found[entity] = pid
                     elif type(readers) is str:
-                        found[entity] = (readers, pid)
+                        found[entity] = (readers, pid) if readers < pid else (pid, readers)
                     elif type(readers) is tuple:
                         found[entity] = [*readers, pid]
                     else:
@@ -286,7 +293,7 @@ class PipeGraph:
             for entity in sorted(found):
                 readers = found[entity]
                 kind = type(readers)
-                consumers[entity] = (readers,) if kind is str else readers if kind is tuple else tuple(readers)
+                consumers[entity] = (readers,) if kind is str else readers if kind is tuple else tuple(sorted(readers))
             self._consumers = MappingProxyType(consumers)
         return self._consumers  # type: ignore[return-value]
 
@@ -443,7 +450,9 @@ class PipeGraph:
 
     def reverse_generations(self) -> tuple[tuple[str, ...], ...]:
         """The forward generations in reverse (consumers first): the streaming order."""
-        return tuple(reversed(self.generations()))
+        if self._reversed is None:
+            self._reversed = tuple(reversed(self.generations()))
+        return self._reversed
 
     def topological_order(self) -> tuple[str, ...]:
         """Pipes flattened from :meth:`generations` (a valid producers-first order)."""

@@ -215,7 +215,8 @@ class Planner:
         except Exception as exc:
             raise StrategyError(name, f"it raised {type(exc).__name__}: {exc}", plugin) from exc
         generations = tuple(g for g in generations if g)
-        _check_generations(name, plugin, generations, graph)
+        if raw is not graph.generations() and raw is not graph.reverse_generations():
+            _check_generations(name, plugin, generations, graph)  # the graph's own layerings are valid
         recommendations = self._recommend(name, generations, graph, entities)
         fingerprint = _hex("plan", catalog_fp, name, requested, self._config_fp, _hex(sorted(settings.items())))
         plan = ExecutionPlan(

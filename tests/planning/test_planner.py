@@ -197,6 +197,19 @@ def test_cache_advice_respects_size_threshold_and_configured_level() -> None:
     assert "the size provider had no answer" in rec.reason
 
 
+def test_cache_advice_names_five_readers_then_counts_the_rest(app) -> None:
+    app.planner.size_provider = None
+    for i in range(7):
+        app.pipe(f"gold.r{i}", inputs=["silver.hub"], output=f"gold.o{i}")(lambda hub: hub)
+    app.pipe("live.s", inputs=["silver.hub"], output="live.o", mode="streaming")(lambda hub: hub)
+    (rec,) = app.plan().cache_recommendations
+    assert rec.entity == "silver.hub" and rec.size_bytes is None
+    assert rec.reason == (
+        "read by 7 batch pipes (gold.r0, gold.r1, gold.r2, gold.r3, gold.r4 and 2 more); "
+        "size unknown (no size provider), so the 100 MB threshold was not applied"
+    )
+
+
 def test_cache_recommended_signal_once_per_plan(app) -> None:
     declare_shop(app)
     advice = []
