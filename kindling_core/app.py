@@ -271,6 +271,11 @@ class App:
     ) -> RunResult:
         """Plan, then run the plan generation by generation; return every pipe's outcome.
 
+        The run is bounded: streaming pipes process what is available (``availableNow``) and
+        stop, and every pipe runs after the planned pipes it reads
+        (:meth:`ExecutionPlan.for_bounded_run <kindling_core.planning.ExecutionPlan.for_bounded_run>`),
+        so a stream sees its upstream's new output in the same run, whatever the strategy.
+
         ``on_failure``: ``fail_fast`` | ``continue`` | ``skip_dependents`` (default from
         ``[tool.kindling.execution]``). ``dry_run`` plans, checks the planned pipes'
         declarations (:func:`kindling_core.model.check_pipes`; problems raise
@@ -301,7 +306,7 @@ class App:
             timeout_seconds=execution.timeout_seconds,
             concurrency=execution.concurrency,
         )
-        plan = self.plan(strategy=strategy, pipes=pipes)
+        plan = self.plan(strategy=strategy, pipes=pipes).for_bounded_run()
         declared = self.catalog.pipes
         if dry_run:  # what would certainly fail at run time (RunCheckError)
             from kindling_core.model import check_pipes
@@ -315,7 +320,12 @@ class App:
         if runner is None and not dry_run:
             from kindling_core.spark.runner import SparkPipeRunner
 
-            runner = SparkPipeRunner(self.spark, self.catalog.entities, root=self.config.root)
+            runner = SparkPipeRunner(
+                self.spark,
+                self.catalog.entities,
+                root=self.config.root,
+                checkpoint_base=self.config.streaming.checkpoint_base,
+            )
         executor = GenerationExecutor(
             runner=runner,
             signals=self.signals,

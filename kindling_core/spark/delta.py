@@ -17,11 +17,14 @@ the declared partitioning and, when ``change_data_feed`` is set,
 ``delta.enableChangeDataFeed``; without a declared schema or table properties the first write
 itself creates it, and a first ``merge`` inserts every row); an existing table whose schema conflicts with the
 DataFrame's is an error naming the columns, raised before anything is written (set the
-entity's ``options={"mergeSchema": "true"}`` to evolve it instead).
+entity's ``options={"mergeSchema": "true"}`` to evolve it instead). With ``txn=`` (a
+:class:`~kindling_core.spark.txn.DeltaTxn`) a write in any mode is idempotent: Delta skips it
+when the table already holds that transaction (how streaming sinks get exactly-once batches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from kindling_core.errors import KindlingError
 from kindling_core.model import Entity
 from kindling_core.spark.session import is_connect_session
+from kindling_core.spark.txn import DeltaTxn
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -182,8 +186,17 @@ class EntityIO:
 
     # ------------------------------------------------------------------ writes
 
-    def write(self, entity: Entity, frame: Any, mode: str, *, pipe: str | None = None) -> None:
-        """Write ``frame`` to ``entity`` with ``mode`` (``overwrite`` | ``append`` | ``merge``)."""
+    def write(
+        self, entity: Entity, frame: Any, mode: str, *, pipe: str | None = None, txn: DeltaTxn | None = None
+    ) -> None:
+        """Write ``frame`` to ``entity`` with ``mode`` (``overwrite`` | ``append`` | ``merge``).
+
+        ``txn`` makes the write idempotent (Delta tables): the commit carries the transaction
+        ``(txn.app_id, txn.version)``, and the write is skipped -- nothing committed, no
+        error -- when the table already holds a version ``>= txn.version`` for that app id.
+        Appends and overwrites pass it as writer options; a merge through this session's
+        settings, set only for the merge (see :mod:`kindling_core.spark.txn`).
+        """
         mode = str(mode)
         who = f"pipe {pipe!r}" if pipe else "the writer"
         if not is_dataframe(frame):
@@ -216,8 +229,11 @@ class EntityIO:
         if existing is not None and not evolve:
             self._check_schema(entity, existing, frame.schema, mode, who)
         if mode == "merge":
-            self._merge(entity, frame)
+            with txn.session_settings(self.spark) if txn is not None else contextlib.nullcontext():
+                self._merge(entity, frame)
             return
+        if txn is not None:
+            options.update(txn.writer_options())
         writer = frame.write.format(entity.format).mode(mode)
         if options:
             writer = writer.options(**options)

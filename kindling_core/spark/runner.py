@@ -7,8 +7,10 @@ finish, a cancelled attempt leaves its output table at the previous version.
 
 Streaming pipes run bounded in a run: their non-dimension inputs are read as streams, their
 dimensions as static tables, and the query runs with ``trigger(availableNow=True)`` until the
-available data is processed (checkpoint: the pipe's ``options["checkpoint"]`` or
-``<root>/.kindling/checkpoints/<pipe id>``); cancelling stops the query.
+available data is processed (checkpoint: the pipe's ``checkpoint=``, else
+``<checkpoint-base>/<pipe id>``, as for its long-running query; see
+:func:`kindling_core.streaming.checkpoints.checkpoint_location`); cancelling stops the query.
+Micro-batches are written exactly once (:func:`kindling_core.spark.sink.batch_writer`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from kindling_core.execution.runner import AttemptContext
 from kindling_core.model import Entity, Pipe
 from kindling_core.spark.delta import EntityIO, NotADataFrameError, is_dataframe
 from kindling_core.spark.session import is_connect_session
+from kindling_core.spark.sink import CheckpointAppId, batch_writer
+from kindling_core.streaming.checkpoints import checkpoint_location
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
@@ -41,11 +45,19 @@ class AttemptCancelled(KindlingError):
 class SparkPipeRunner:
     """A :class:`~kindling_core.execution.runner.PipeRunner` for Spark (no per-run state)."""
 
-    def __init__(self, spark: SparkSession, entities: Mapping[str, Entity], *, root: Path) -> None:
+    def __init__(
+        self,
+        spark: SparkSession,
+        entities: Mapping[str, Entity],
+        *,
+        root: Path,
+        checkpoint_base: str = ".kindling/checkpoints",
+    ) -> None:
         self.spark = spark
         self.io = EntityIO(spark, root=root)
         self._entities = entities
         self._root = root
+        self._checkpoint_base = checkpoint_base
 
     def entity(self, entity_id: str, pipe: Pipe) -> Entity:
         try:
@@ -103,22 +115,36 @@ class SparkPipeRunner:
             self.io.write(output, result, str(pipe.write), pipe=pipe.id)
 
     def _run_streaming(self, pipe: Pipe, inputs: list[Entity], output: Entity, context: AttemptContext) -> None:
-        frames = [self.io.read(entity, streaming=entity.id not in pipe.dimensions) for entity in inputs]
+        from kindling_core.spark.streams import SparkStreamDriver
+
+        # Streamed inputs get the pipe's read_options (and a file format's declared schema) as
+        # app.streams reads them; dimensions, and a missing table (EntityMissingError), as before.
+        streams = SparkStreamDriver(self.spark, root=self._root)
+        frames = [
+            streams._read_stream(entity, pipe.read_options)
+            if entity.id not in pipe.dimensions and (entity.format != "delta" or self.io.exists(entity))
+            else self.io.read(entity, streaming=entity.id not in pipe.dimensions)
+            for entity in inputs
+        ]
         result = pipe.func(*frames)
         if not is_dataframe(result):
             raise NotADataFrameError(
                 f"pipe {pipe.id!r} returned {type(result).__name__}; expected a streaming DataFrame",
                 entity=output.id,
             )
-        checkpoint = str(pipe.options.get("checkpoint") or self._root / ".kindling" / "checkpoints" / pipe.id)
+        # The same checkpoint as the pipe's long-running query (app.streams): one query, whichever starts it.
+        checkpoint = checkpoint_location(pipe, self._checkpoint_base, self._root)
         if not self.io.exists(output):
             self.io.create(output, result.schema)
-        io = self.io
-        write_mode = str(pipe.write)
-
-        def write_batch(batch: Any, _batch_id: int) -> None:
-            io.write(output, batch, "merge" if write_mode == "merge" else "append", pipe=pipe.id)
-
+        # Each micro-batch is merged or appended (a streaming `overwrite` pipe appends), exactly
+        # once: a batch replayed after a crash is skipped by Delta (kindling_core.spark.sink).
+        write_batch = batch_writer(
+            self.io,
+            output,
+            "merge" if str(pipe.write) == "merge" else "append",
+            pipe=pipe.id,
+            app_id=CheckpointAppId(pipe.id, checkpoint),
+        )
         query = (
             result.writeStream.foreachBatch(write_batch)
             .option("checkpointLocation", checkpoint)

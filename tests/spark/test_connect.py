@@ -287,6 +287,24 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+def _client_report(script: str, url: str, root: Path, marker: str) -> dict[str, Any]:
+    """Run a client ``script`` against the server at ``url`` in ``root``; return the JSON it
+    printed after ``marker`` (fail with its output when it printed none)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script, url, str(root)],
+        check=False,
+        cwd=root,
+        env=_child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(marker + " "):
+            return json.loads(line[len(marker) + 1 :])
+    pytest.fail(f"the Connect client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+
+
 @pytest.fixture(scope="module")
 def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Spark Connect server with Delta in its own process; yields its ``sc://`` URL."""
@@ -324,19 +342,7 @@ def connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def connect_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run :data:`CLIENT_SCRIPT` once against the server; return its JSON report."""
     root = tmp_path_factory.mktemp("connect-lake")
-    proc = subprocess.run(
-        [sys.executable, "-c", CLIENT_SCRIPT, connect_url, str(root)],
-        check=False,
-        cwd=root,
-        env=_child_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith("KINDLING-CONNECT-RESULT "):
-            return json.loads(line[len("KINDLING-CONNECT-RESULT ") :])
-    pytest.fail(f"the Connect client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return _client_report(CLIENT_SCRIPT, connect_url, root, "KINDLING-CONNECT-RESULT")
 
 
 def _ok(value: Any) -> Any:
@@ -476,19 +482,7 @@ print("KINDLING-CONNECT-LISTENER " + json.dumps(report), flush=True)
 def connect_listener_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run :data:`LISTENER_CLIENT_SCRIPT` once against the module's server; return its report."""
     root = tmp_path_factory.mktemp("connect-listener")
-    proc = subprocess.run(
-        [sys.executable, "-c", LISTENER_CLIENT_SCRIPT, connect_url, str(root)],
-        check=False,
-        cwd=root,
-        env=_child_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith("KINDLING-CONNECT-LISTENER "):
-            return json.loads(line[len("KINDLING-CONNECT-LISTENER ") :])
-    pytest.fail(f"the Connect listener client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return _client_report(LISTENER_CLIENT_SCRIPT, connect_url, root, "KINDLING-CONNECT-LISTENER")
 
 
 def test_listener_bridge_reports_a_querys_life_on_connect(connect_listener_run: dict[str, Any]) -> None:
@@ -577,19 +571,7 @@ print("KINDLING-CONNECT-STREAMS " + json.dumps(out), flush=True)
 def connect_streams_run(connect_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run :data:`STREAMS_CLIENT_SCRIPT` once against the module's server; return its report."""
     root = tmp_path_factory.mktemp("connect-streams")
-    proc = subprocess.run(
-        [sys.executable, "-c", STREAMS_CLIENT_SCRIPT, connect_url, str(root)],
-        check=False,
-        cwd=root,
-        env=_child_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLIENT_TIMEOUT,
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith("KINDLING-CONNECT-STREAMS "):
-            return json.loads(line[len("KINDLING-CONNECT-STREAMS ") :])
-    pytest.fail(f"the Connect streams client crashed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return _client_report(STREAMS_CLIENT_SCRIPT, connect_url, root, "KINDLING-CONNECT-STREAMS")
 
 
 def test_app_streams_starts_reports_and_stops_a_pipe_on_connect(connect_streams_run: dict[str, Any]) -> None:
@@ -606,3 +588,81 @@ def test_app_streams_starts_reports_and_stops_a_pipe_on_connect(connect_streams_
     assert run["rows"] == [[1, 10, 20], [2, 20, 40], [3, 30, 60]]
     kind, message = run["stopped_session"]
     assert kind == "SessionStoppedError" and "has been stopped" in message
+
+
+# --- exactly-once merges on Spark Connect (foreachBatch in a server-side worker) -----------
+
+EXACTLY_ONCE_CLIENT_SCRIPT = r"""
+import json, sys, traceback, warnings
+from pathlib import Path
+
+warnings.simplefilter("ignore")
+from kindling_core.spark import SparkSettings, get_or_create_session
+from kindling_core.testing import make_app
+
+url, root = sys.argv[1], Path(sys.argv[2])
+spark = get_or_create_session(SparkSettings(remote=url))
+
+
+def append(name, ids):
+    rows = [(i, f"v{i}") for i in ids]
+    spark.createDataFrame(rows, "id long, name string").write.format("delta").mode("append").save(str(root / name))
+
+
+def txns(name):
+    found = []
+    for log in sorted((root / name / "_delta_log").glob("*.json")):
+        for line in log.read_text().splitlines():
+            action = json.loads(line)
+            if "txn" in action:
+                found.append([action["txn"]["appId"], action["txn"]["version"]])
+    return found
+
+
+out = {}
+try:
+    # Two streaming merges run at once (concurrency 2): on Connect both foreachBatch workers
+    # share the client's session, where MERGE reads its transaction settings.
+    app = make_app(config={"execution": {"concurrency": 2}})
+    app.use_spark(spark)
+    for name in ("a", "b"):
+        append(f"source_{name}", range(0, 3))
+        append(f"sink_{name}", range(100, 101))
+        app.entity(f"source_{name}", path=str(root / f"source_{name}"))
+        app.entity(f"sink_{name}", path=str(root / f"sink_{name}"), merge_keys=["id"])
+        app.pipe(f"merge_{name}", inputs=[f"source_{name}"], output=f"sink_{name}", mode="streaming", write="merge",
+                 checkpoint=str(root / f"checkpoint_{name}"))(lambda frame: frame)
+    out["runs"] = [app.run().succeeded]
+    for name in ("a", "b"):
+        # Undo Spark's commit of batch 0, as a crash right after its MERGE would: the next run
+        # replays batch 0 (skipped), then runs batch 1 over the new rows.
+        commits = root / f"checkpoint_{name}" / "commits"
+        (commits / "0").unlink()
+        (commits / ".0.crc").unlink(missing_ok=True)
+        append(f"source_{name}", range(3, 5))
+    out["runs"].append(app.run().succeeded)
+    for name in ("a", "b"):
+        out[name] = {
+            "query_id": json.loads((root / f"checkpoint_{name}" / "metadata").read_text())["id"],
+            "txns": txns(f"sink_{name}"),
+            "ids": sorted(r.id for r in spark.read.format("delta").load(str(root / f"sink_{name}")).collect()),
+        }
+    out["client_setting"] = spark.conf.get("spark.databricks.delta.write.txnAppId", None)
+except Exception:
+    out["error"] = traceback.format_exc()
+spark.stop()
+print("KINDLING-CONNECT-EXACTLY-ONCE " + json.dumps(out), flush=True)
+"""
+
+
+def test_streaming_merges_on_connect_skip_a_replayed_batch_and_keep_their_transactions_apart(
+    connect_url: str, tmp_path: Path
+) -> None:
+    run = _client_report(EXACTLY_ONCE_CLIENT_SCRIPT, connect_url, tmp_path, "KINDLING-CONNECT-EXACTLY-ONCE")
+    assert "error" not in run, run.get("error")
+    assert run["runs"] == [True, True]
+    for name in ("a", "b"):
+        app_id = f"kindling:merge_{name}:{run[name]['query_id']}"
+        assert run[name]["txns"] == [[app_id, 0], [app_id, 1]]  # the replayed batch 0 committed nothing
+        assert run[name]["ids"] == [0, 1, 2, 3, 4, 100]
+    assert run["client_setting"] is None
