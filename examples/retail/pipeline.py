@@ -1,18 +1,30 @@
 """The retail demo pipeline (the README's main job: ``kindling run``).
 
-Eleven pipes over Delta tables in a local folder (``$KINDLING_DEMO_ROOT``, default
+Thirteen pipes over Delta tables in a local folder (``$KINDLING_DEMO_ROOT``, default
 ``demo-output/lakehouse`` under the project root); :func:`build_app` makes a fresh app over
 any folder (tests use it)::
 
     gen.customers ─> bronze.customers ─> silver.customers (merge, dimension) ─┬─> silver.orders_enriched ─┬─> gold.daily_sales
     gen.products  ─> bronze.products  ─> silver.products  (dimension) ───────┤                          ├─> gold.customer_ltv ─> gold.segment_summary
     gen.orders    ─> bronze.orders    ─> silver.orders    (merge, dedup) ─────┘                          └─> gold.product_performance
+                         │
+                         └~~> silver.order_events (stream ⋈ silver.customers) ~~> gold.revenue_events (stream ⋈ silver.products)
 
 Fan-in: ``silver.orders_enriched`` joins orders, customers and products; fan-out: the
 enriched orders feed three gold tables; ``silver.customers`` feeds both the enrichment and the
 segment summary. Data is generated deterministically with Spark (fixed seeds), so row counts
 are stable: 200 customers, 40 products, 6,000 order events for 5,000 distinct orders (1,000
 late updates that the merge must resolve).
+
+The streaming part (``~~>``): every order event streams from ``bronze.orders`` into
+``silver.order_events`` (joined with the customers dimension, a static table) and on into
+``gold.revenue_events`` (joined with the products dimension), each micro-batch appended
+exactly once. ``kindling run`` runs the two streaming pipes bounded (what is available, then
+stop); ``kindling stream`` runs them as long-running queries (a micro-batch every second),
+``kindling stream --until-idle`` until they have caught up. Both share one checkpoint per pipe
+(under ``_checkpoints/`` beside the tables), so neither processes an event the other already
+did. ``gen.orders`` rewrites ``bronze.orders`` on every run; the streams skip those rewrites
+(``skipChangeCommits``), so the events flow through once.
 """
 
 from __future__ import annotations
@@ -174,6 +186,29 @@ def segment_summary(ltv, customers):
     )
 
 
+# --------------------------------------------------------------------------- streaming
+
+
+def stream_order_events(orders, customers):
+    """Order events as they land in bronze, with the customer's segment and country."""
+    return orders.join(customers.select("customer_id", "segment", "country"), "customer_id")
+
+
+def stream_revenue_events(events, products):
+    """Each order event's revenue, with the product's category."""
+    from pyspark.sql import functions as F
+
+    return events.join(products.select("product_id", "category", "unit_price"), "product_id").withColumn(
+        "amount", (F.col("quantity") * F.col("unit_price")).cast("decimal(12,2)")
+    )
+
+
+#: Read options of the streamed inputs: skip the rewrites of bronze.orders by gen.orders
+#: (a Delta stream fails on a commit that changes existing rows otherwise), and read at most
+#: 16 files per micro-batch.
+STREAM_READ_OPTIONS = {"skipChangeCommits": True, "maxFilesPerTrigger": 16}
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -200,6 +235,8 @@ def declare(app: App, root: Path) -> App:
         "gold.customer_ltv",
         "gold.product_performance",
         "gold.segment_summary",
+        "silver.order_events",
+        "gold.revenue_events",
     ):
         app.entity(entity_id, path=path(entity_id))
     app.pipe("gen.customers", inputs=[], output="bronze.customers")(generate_customers)
@@ -219,6 +256,23 @@ def declare(app: App, root: Path) -> App:
     app.pipe(
         "gold.segment_summary", inputs=["gold.customer_ltv", "silver.customers"], output="gold.segment_summary"
     )(segment_summary)
+    streaming = {"mode": "streaming", "trigger": "1 second", "read_options": STREAM_READ_OPTIONS, "write": "append"}
+    app.pipe(
+        "silver.order_events",
+        inputs=["bronze.orders", "silver.customers"],
+        output="silver.order_events",
+        dimensions=["silver.customers"],
+        checkpoint=str(root / "_checkpoints" / "silver.order_events"),
+        **streaming,
+    )(stream_order_events)
+    app.pipe(
+        "gold.revenue_events",
+        inputs=["silver.order_events", "silver.products"],
+        output="gold.revenue_events",
+        dimensions=["silver.products"],
+        checkpoint=str(root / "_checkpoints" / "gold.revenue_events"),
+        **streaming,
+    )(stream_revenue_events)
     return app
 
 
