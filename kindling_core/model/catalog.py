@@ -101,6 +101,11 @@ class Catalog:
         **fields: Any,
     ) -> Pipe:
         """Declare a pipe; see :class:`Pipe` for the fields and their validation."""
+        if not fields:  # the usual call: no ``**fields`` splat (a dict merge per declaration)
+            pipe = Pipe(
+                pipe_id, inputs=inputs, output=output, func=func, mode=mode, dimensions=dimensions, origin=self._origin_of(func)
+            )
+            return self.add(pipe)
         if "origin" not in fields:
             fields["origin"] = self._origin_of(func)
         pipe = Pipe(pipe_id, inputs=inputs, output=output, func=func, mode=mode, dimensions=dimensions, **fields)
