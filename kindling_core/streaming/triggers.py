@@ -94,8 +94,9 @@ class Trigger:
             return "once"
         ms = self.interval_ms
         if ms and ms % 1000 == 0:
-            return f"{ms // 1000} seconds"
-        return f"{ms} milliseconds"
+            seconds = ms // 1000
+            return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return f"{ms} millisecond{'s' if ms != 1 else ''}"
 
 
 def is_trigger(text: object) -> bool:

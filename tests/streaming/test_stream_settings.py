@@ -29,7 +29,8 @@ def identity(frame):
         ("500 ms", "interval", 500, "500 milliseconds"),
         ("1.5 minutes", "interval", 90_000, "90 seconds"),
         ("2h", "interval", 7_200_000, "7200 seconds"),
-        ("interval 1 second", "interval", 1000, "1 seconds"),
+        ("interval 1 second", "interval", 1000, "1 second"),
+        ("1 ms", "interval", 1, "1 millisecond"),
         ("0 seconds", "interval", 0, "0 milliseconds"),
     ],
 )
