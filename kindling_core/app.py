@@ -308,6 +308,8 @@ class App:
         )
         plan = self.plan(strategy=strategy, pipes=pipes).for_bounded_run()
         declared = self.catalog.pipes
+        if not dry_run:
+            self._refuse_pipes_streaming_now(plan.pipes)
         if dry_run:  # what would certainly fail at run time (RunCheckError)
             from kindling_core.model import check_pipes
 
@@ -333,6 +335,25 @@ class App:
             classifiers=self.registry.family("failure-classifiers").attributed(),
         )
         return executor.run(plan, declared, settings, dry_run=dry_run, downstream=graph.descendants)
+
+    def _refuse_pipes_streaming_now(self, planned: Sequence[str]) -> None:
+        """Raise :class:`~kindling_core.streaming.errors.StreamBusyError` when ``app.streams``
+        runs one of the ``planned`` pipes: a bounded run would reuse its checkpoint."""
+        if self._streams is None:
+            return
+        wanted = set(planned)
+        busy = sorted(s.pipe for s in self._streams.status().values() if s.pipe in wanted and s.active)
+        if busy:
+            from kindling_core.streaming.errors import StreamBusyError
+
+            shown = ", ".join(repr(p) for p in busy)
+            raise StreamBusyError(
+                f"app.run would run {shown} bounded while app.streams runs {'it' if len(busy) == 1 else 'them'} "
+                "long-running; both use the pipe's one checkpoint and Spark would stop the running query",
+                query=busy[0],
+                remedy=f"stop {'it' if len(busy) == 1 else 'them'} first (app.streams.stop({busy!r})), "
+                "or leave the streaming pipes out of this run (app.run(pipes=[...]))",
+            )
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -19,6 +19,7 @@ __all__ = [
     "StreamStartError",
     "StopTimedOutError",
     "NotRestartableError",
+    "StreamBusyError",
     "ManagerClosedError",
 ]
 
@@ -77,6 +78,11 @@ class StreamStartError(StreamingError):
 class StopTimedOutError(StreamingError):
     """Spark gave up stopping a query within ``spark.sql.streaming.stopTimeout`` (raised by a
     driver's ``stop``; the manager reports it as a stop that timed out)."""
+
+
+class StreamBusyError(StreamingError):
+    """``app.run`` asked to run, bounded, a streaming pipe that ``app.streams`` is running: both
+    would use the pipe's one checkpoint, and Spark would stop the long-running query."""
 
 
 class NotRestartableError(StreamingError):

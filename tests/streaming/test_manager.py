@@ -455,3 +455,23 @@ def test_a_query_name_already_active_on_the_session(streams: StreamManager, driv
         streams.start()
     assert "a query named 'kindling_sales' is already active on this Spark session, started outside app.streams" in str(caught.value)
     assert "stop that query" in caught.value.remedy
+
+
+# ----------------------------------------------------------------------------- app.run beside app.streams
+
+
+def test_app_run_refuses_a_pipe_that_app_streams_is_running(streams: StreamManager, driver: FakeStreamDriver) -> None:
+    from kindling_core.streaming.errors import StreamBusyError
+    from kindling_core.testing import ScriptedRunner
+
+    app = streams._app
+    app._streams = streams  # the manager app.streams would have created, on the fake driver
+    streams.start(["orders"])
+    with pytest.raises(StreamBusyError) as info:
+        app.run(runner=ScriptedRunner())
+    message = str(info.value)
+    assert "'orders'" in message and "checkpoint" in message and "app.streams.stop(['orders'])" in message
+    # the batch pipe alone, or everything once the query is stopped, runs
+    assert app.run(pipes=["clean"], runner=ScriptedRunner()).succeeded
+    streams.stop(["orders"])
+    assert app.run(runner=ScriptedRunner()).succeeded
