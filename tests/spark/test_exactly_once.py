@@ -87,7 +87,7 @@ class Driver:
 
 
 class Appender(threading.Thread):
-    """Appends numbered rows to the source table, 20 per commit, until stopped."""
+    """Appends numbered rows to the source table, 25 per commit every 0.5 s, until stopped."""
 
     def __init__(self, spark, path: Path) -> None:
         super().__init__(name="source-appender", daemon=True)
@@ -103,8 +103,8 @@ class Appender(threading.Thread):
 
     def run(self) -> None:
         try:
-            while not self.stopping.wait(0.4):
-                self.append(20)
+            while not self.stopping.wait(0.5):
+                self.append(25)
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
 
