@@ -219,7 +219,7 @@ class Catalog:
         if self._fingerprint_memo is None:
             for kind, untexted in self._untexted.items():
                 if untexted:
-                    self._texts[kind].update(zip(untexted, map(_canonical_text, untexted.values())))
+                    self._texts[kind].update(zip(untexted, map(_canonical_text, untexted.values()), strict=True))
                     untexted.clear()
             texts = sorted(itertools.chain(self._texts["entity"].values(), self._texts["pipe"].values()))
             digest = hashlib.blake2b("\n".join(texts).encode(), digest_size=16).hexdigest()

@@ -96,7 +96,7 @@ class PipeGraph:
         """Build from parallel mappings (use :meth:`from_pipes` for pipe objects)."""
         self._ids: tuple[str, ...] = tuple(ids)
         # Entity → its writer. Built in C (zip/map): this runs for every pipe of every plan.
-        producer = dict(zip(map(output.__getitem__, self._ids), self._ids))
+        producer = dict(zip(map(output.__getitem__, self._ids), self._ids, strict=True))
         if len(producer) != len(self._ids):  # two writers of an entity, or a repeated id
             self._ids = tuple(dict.fromkeys(self._ids))
             producer = _producers(self._ids, output)
@@ -187,7 +187,7 @@ class PipeGraph:
     @property
     def modes(self) -> Mapping[str, PipeMode]:
         """Mode of every pipe, read-only."""
-        return MappingProxyType(self._modes)  # type: ignore[arg-type]
+        return MappingProxyType(self._modes)
 
     def mode(self, pipe_id: str) -> PipeMode:
         return self._modes[pipe_id]
@@ -295,7 +295,7 @@ class PipeGraph:
                 kind = type(readers)
                 consumers[entity] = (readers,) if kind is str else readers if kind is tuple else tuple(sorted(readers))
             self._consumers = MappingProxyType(consumers)
-        return self._consumers  # type: ignore[return-value]
+        return self._consumers
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -395,12 +395,12 @@ class PipeGraph:
         ``-1``). ``None`` as soon as a pipe reads an entity whose writer is not settled yet:
         declared after it, or on a cycle. Pipes are usually declared producers first."""
         ids, inputs, output = self._ids, self._inputs, self._output
-        written: dict[str, int | None] = dict.fromkeys(self._producer)  # None: writer not settled yet
+        written: dict[str, Any] = dict.fromkeys(self._producer)  # entity → its writer's level; None: not settled yet
         level_of = written.get
         external = itertools.repeat(-1)
         layers: list[list[str]] = []
         try:
-            for pid, ins, out in zip(ids, map(inputs.__getitem__, ids), map(output.__getitem__, ids)):
+            for pid, ins, out in zip(ids, map(inputs.__getitem__, ids), map(output.__getitem__, ids), strict=True):
                 # max() meets None (TypeError) when a producer is not settled yet
                 level = written[out] = max(map(level_of, ins, external)) + 1 if ins else 0
                 try:

@@ -222,7 +222,7 @@ class Planner:
         plan = ExecutionPlan(
             strategy=name,
             generations=generations,
-            modes=graph.modes.copy(),  # a dict: copying the read-only view itself goes key by key
+            modes=dict(graph.modes.items()),  # copying the read-only view itself goes key by key (10x slower)
             cache_recommendations=recommendations,
             fingerprint=fingerprint,
             requested=requested,
