@@ -34,7 +34,7 @@ from typing import Any
 from kindling_core.errors import UnknownNameError
 from kindling_core.model.entity import Entity
 from kindling_core.model.errors import DuplicateDeclarationError
-from kindling_core.model.pipe import Pipe
+from kindling_core.model.pipe import Pipe, _summary
 
 __all__ = ["Catalog"]
 
@@ -80,7 +80,7 @@ class Catalog:
         self._untexted: dict[str, dict[str, Any]] = {"entity": {}, "pipe": {}}
         self._fingerprint_memo: str | None = None  # None: changed since the last read
         self._version = 0
-        self._origins: dict[Callable[..., Any], str] = {}  # function → where it is defined
+        self._functions: dict[Callable[..., Any], tuple[str, str]] = {}  # function → (origin, summary)
 
     # ------------------------------------------------------------------ declaring
 
@@ -101,26 +101,27 @@ class Catalog:
         **fields: Any,
     ) -> Pipe:
         """Declare a pipe; see :class:`Pipe` for the fields and their validation."""
+        origin, summary = self._function_facts(func)
         if not fields:  # the usual call: no ``**fields`` splat (a dict merge per declaration)
             pipe = Pipe(
-                pipe_id, inputs=inputs, output=output, func=func, mode=mode, dimensions=dimensions, origin=self._origin_of(func)
+                pipe_id, inputs=inputs, output=output, func=func, mode=mode, dimensions=dimensions,
+                description=summary, origin=origin,
             )
             return self.add(pipe)
-        if "origin" not in fields:
-            fields["origin"] = self._origin_of(func)
+        fields.setdefault("origin", origin)
         pipe = Pipe(pipe_id, inputs=inputs, output=output, func=func, mode=mode, dimensions=dimensions, **fields)
         return self.add(pipe)
 
-    def _origin_of(self, func: Callable[..., Any]) -> str:
-        """:func:`_func_origin`, remembered per function (pipe factories declare thousands of
-        pipes with one function)."""
+    def _function_facts(self, func: Callable[..., Any]) -> tuple[str, str]:
+        """``(origin, docstring summary)`` of a pipe function, remembered per function (pipe
+        factories declare thousands of pipes with one function)."""
         try:
-            origin = self._origins.get(func)
+            facts = self._functions.get(func)
         except TypeError:  # an unhashable callable
-            return _func_origin(func)
-        if origin is None:
-            origin = self._origins[func] = _func_origin(func)
-        return origin
+            return _func_origin(func), _summary(func)
+        if facts is None:
+            facts = self._functions[func] = (_func_origin(func), _summary(func))
+        return facts
 
     def add(self, item: Any) -> Any:
         """Add a pre-built :class:`Entity` or :class:`Pipe` (same uniqueness rule)."""
@@ -158,7 +159,7 @@ class Catalog:
             if self._untexted[kind].pop(item_id, None) is None:
                 del self._texts[kind][item_id]
             self._fingerprint_memo = None
-            self._origins.clear()  # let the removed pipe's function go
+            self._functions.clear()  # let the removed pipe's function go
             self._version += 1
             return item
 
