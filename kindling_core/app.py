@@ -190,9 +190,11 @@ class App:
         """
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
-            self.catalog.add_pipe(
-                pipe_id, func=func, inputs=inputs, output=output, mode=mode, dimensions=dimensions, **fields
-            )
+            add_pipe = self.catalog.add_pipe
+            if fields:
+                add_pipe(pipe_id, func=func, inputs=inputs, output=output, mode=mode, dimensions=dimensions, **fields)
+            else:  # no ``**`` splat: its dict merge is measurable when declaring 100,000 pipes
+                add_pipe(pipe_id, func=func, inputs=inputs, output=output, mode=mode, dimensions=dimensions)
             return func
 
         return register

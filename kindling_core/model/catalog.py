@@ -13,11 +13,10 @@ Invariants:
 * :attr:`Catalog.fingerprint` is a content fingerprint of all entity and pipe metadata
   (functions, descriptions and origins excluded): one blake2b digest over every declaration's
   canonical text (its ``fingerprint_data()``), sorted, so equal declarations give equal
-  fingerprints in any order and any process. Nothing is hashed when declaring: the texts of
-  declarations made since the last read are built on the next read (``fingerprint``,
-  ``snapshot``) and kept, so a read after changes costs those texts plus one sort and one
-  hash of all kept texts (tens of milliseconds at 100,000 pipes); a read without changes
-  costs O(1).
+  fingerprints in any order and any process. Nothing is hashed when declaring: the
+  fingerprint is computed on the first read after a change (``fingerprint``, ``snapshot``),
+  in O(n log n) (0.1 s at 100,000 pipes, less than planning them), and kept until the next
+  change, so a read without changes costs O(1).
 """
 
 from __future__ import annotations
@@ -74,10 +73,6 @@ class Catalog:
         self._pipes: dict[str, Pipe] = {}
         self._entities_view = MappingProxyType(self._entities)  # live, read-only; one each
         self._pipes_view = MappingProxyType(self._pipes)
-        # Per kind ("entity", "pipe"), by id: canonical texts of the declarations, and the
-        # declarations made since the fingerprint was last read (their texts are built then).
-        self._texts: dict[str, dict[str, str]] = {"entity": {}, "pipe": {}}
-        self._untexted: dict[str, dict[str, Any]] = {"entity": {}, "pipe": {}}
         self._fingerprint_memo: str | None = None  # None: changed since the last read
         self._version = 0
         self._functions: dict[Callable[..., Any], tuple[str, str]] = {}  # function → (origin, summary)
@@ -138,7 +133,6 @@ class Catalog:
             existing = store.setdefault(item_id, item)  # one lookup for the check and the insert
             if len(store) == count:
                 raise _duplicate(kind, item, existing)
-            self._untexted[kind][item_id] = item
             self._fingerprint_memo = None
             self._version += 1
         return item
@@ -156,8 +150,6 @@ class Catalog:
             if item_id not in store:
                 raise UnknownNameError(kind, item_id, store)
             item = store.pop(item_id)
-            if self._untexted[kind].pop(item_id, None) is None:
-                del self._texts[kind][item_id]
             self._fingerprint_memo = None
             self._functions.clear()  # let the removed pipe's function go
             self._version += 1
@@ -218,11 +210,7 @@ class Catalog:
     def _fingerprint(self) -> str:
         """The fingerprint (call under the lock); see the module docstring."""
         if self._fingerprint_memo is None:
-            for kind, untexted in self._untexted.items():
-                if untexted:
-                    self._texts[kind].update(zip(untexted, map(_canonical_text, untexted.values()), strict=True))
-                    untexted.clear()
-            texts = sorted(itertools.chain(self._texts["entity"].values(), self._texts["pipe"].values()))
+            texts = sorted(map(_canonical_text, itertools.chain(self._entities.values(), self._pipes.values())))
             digest = hashlib.blake2b("\n".join(texts).encode(), digest_size=16).hexdigest()
             self._fingerprint_memo = f"{digest}{len(texts):x}"
         return self._fingerprint_memo
