@@ -165,11 +165,11 @@ class Pipe:
             as_id_tuple(inputs, kind="pipe", where="inputs", declaration=self.id)
             check_id(self.output, kind="entity", where="output", declaration=self.id)
             as_id_tuple(dimensions, kind="pipe", where="dimensions", declaration=self.id)
-        if type(self.mode) is not PipeMode:
+        if type(self.mode) is not PipeMode or type(self.write) is not WriteMode:
             _check_choice(self.id, "mode", self.mode, PipeMode)
-        if type(self.write) is not WriteMode:
             _check_choice(self.id, "write", self.write, WriteMode)
-        if len(inputs) > 1 and len(set(inputs)) != len(inputs):
+        count = len(inputs)
+        if count > 1 and (inputs[0] == inputs[1] if count == 2 else len(set(inputs)) != count):
             duplicate = next(e for i, e in enumerate(inputs) if e in inputs[:i])
             raise DeclarationError(
                 f"pipe {self.id!r} lists input {duplicate!r} twice; inputs must be distinct",
@@ -185,7 +185,7 @@ class Pipe:
                 if not isinstance(tag, str) or not tag.strip():
                     raise DeclarationError(f"pipe {self.id!r}: tags[{index}] must be a non-empty string, got {tag!r}", declaration=self.id)
         func = self.func
-        if type(func) is not _FunctionType or not _takes_positionally(func, len(inputs)):
+        if type(func) is not _FunctionType or not _takes_positionally(func, count):
             if not callable(func):
                 raise DeclarationError(
                     f"pipe {self.id!r}: func must be callable, got {type(func).__name__}",
