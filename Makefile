@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.kindling-setup
 
-.PHONY: setup demo test test-fast bench docs clean
+.PHONY: setup demo test test-fast lint bench docs clean
 
 setup: $(STAMP)
 
@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml contrib/kindling-webhook/pyproject.toml scripts/setup-s
 demo: setup
 	$(VENV)/bin/kindling run
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
+
+# ruff and mypy as configured in pyproject.toml ([tool.ruff], [tool.mypy]); part of `make test`.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-fast: setup
 	$(PY) -m pytest -m "not spark and not slow"
@@ -31,6 +36,8 @@ bench: setup
 	$(PY) benchmarks/bench_signals.py
 	$(PY) benchmarks/bench_plugins.py
 	$(PY) benchmarks/bench_planning.py
+	$(PY) benchmarks/bench_listener.py
+	$(PY) benchmarks/bench_streams.py
 
 docs: setup
 	$(PY) -m kindling_core.docgen

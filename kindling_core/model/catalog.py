@@ -26,7 +26,7 @@ import itertools
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -210,7 +210,8 @@ class Catalog:
     def _fingerprint(self) -> str:
         """The fingerprint (call under the lock); see the module docstring."""
         if self._fingerprint_memo is None:
-            texts = sorted(map(_canonical_text, itertools.chain(self._entities.values(), self._pipes.values())))
+            declared: Iterable[Entity | Pipe] = itertools.chain(self._entities.values(), self._pipes.values())
+            texts = sorted(map(_canonical_text, declared))
             digest = hashlib.blake2b("\n".join(texts).encode(), digest_size=16).hexdigest()
             self._fingerprint_memo = f"{digest}{len(texts):x}"
         return self._fingerprint_memo

@@ -271,7 +271,7 @@ def _check_dimensions(pipe_id: str, dimensions: tuple[str, ...], inputs: tuple[s
 def _check_choice(pipe_id: str, field: str, value: Any, enum_type: type[enum.Enum]) -> None:
     if isinstance(value, enum_type):
         return
-    choices = [member.value for member in enum_type]  # type: ignore[attr-defined]
+    choices = [member.value for member in enum_type]
     hint = did_you_mean(value, choices) if isinstance(value, str) else ""
     raise InvalidChoiceError(
         f"pipe {pipe_id!r}: {field} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}.{hint}",

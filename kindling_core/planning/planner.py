@@ -231,7 +231,9 @@ class Planner:
         )
         return plan, catalog_fp
 
-    def _recommend(self, name: str, generations: tuple[tuple[str, ...], ...], graph: PipeGraph, entities: Any) -> tuple[CacheRecommendation, ...]:
+    def _recommend(
+        self, name: str, generations: tuple[tuple[str, ...], ...], graph: PipeGraph, entities: Any
+    ) -> tuple[CacheRecommendation, ...]:
         if not self._heuristics:
             return ()
         cache = self._config.cache
