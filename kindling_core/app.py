@@ -158,8 +158,9 @@ class App:
             from kindling_core.planning import Planner
             from kindling_core.spark.sizes import DeltaSizeProvider, active_session
 
+            entities = self.catalog.entities  # a live read-only view: made once, not per lookup
             sizes = DeltaSizeProvider(
-                lambda: self.catalog.entities,
+                lambda: entities,
                 root=self.config.root,
                 session=lambda: self._spark if self._spark is not None else active_session(),
             )
