@@ -11,6 +11,7 @@ import click
 
 from kindling_core.cli._common import EXIT_PROBLEMS, app_from, pipe_ids, reporting_errors
 from kindling_core.cli._setting_type import SettingType
+from kindling_core.errors import KindlingError
 from kindling_core.execution import PipeStatus, PipeTimeoutError, RunInterrupted, RunResult
 from kindling_core.execution import signals as sig
 
@@ -173,6 +174,13 @@ def run(
     with reporting_errors():
         selected = pipe_ids(pipes)
         app = app_from(ctx, app_ref, verb="run")
+        if not app.catalog.pipes:  # before Spark starts: an empty app is a wrong reference, not a job
+            reference = app_ref or app.config.app or app.name
+            raise KindlingError(
+                f"app {reference!r} declares no pipes: there is nothing to run",
+                culprit=f"app {reference!r}",
+                remedy="declare pipes with @app.pipe(...) in the app's module, or point --app / tool.kindling.app at the app that does",
+            )
         plan = app.plan(strategy=strategy, pipes=selected).for_bounded_run()  # the order app.run runs
         if dry_run:
             _dry_run(app, plan, strategy, selected, as_json)

@@ -240,6 +240,16 @@ def test_pipes_naming_no_pipe_is_an_error(project: Project, command: list[str]) 
     assert result.stderr.startswith("error: --pipes ' , ' names no pipe")
 
 
+@pytest.mark.parametrize("command", [["run"], ["run", "--dry-run"]])
+def test_an_app_without_pipes_is_an_error_before_spark_starts(project: Project, command: list[str]) -> None:
+    module = project.module("empty", "from kindling_core import App\n\napp = App()\n")
+    result = kindling(*command, "--app", f"{module}:app")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: app '{module}:app' declares no pipes: there is nothing to run")
+    assert "remedy: declare pipes with @app.pipe(...)" in result.stderr
+    assert result.stdout == ""  # nothing was planned or run
+
+
 # ----------------------------------------------------------------------------- errors in the app module
 
 
