@@ -109,17 +109,18 @@ def _invocation() -> str:
     return relative if not relative.startswith("..") else used
 
 
-def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | None, as_json: bool) -> None:
+def _dry_run(app: Any, plan: Any, strategy: str | None, selected: list[str] | None, as_json: bool, **options: Any) -> None:
     """Check the planned pipes' declarations, then run the plan without running anything.
 
     Prints the plan and what was checked; problems (each with its remedy) go to stderr and
     exit with status 1, like a run whose pipes fail. ``--json``: one document with the plan,
-    the check and the dry-run result (``null`` when a problem was found).
+    the check and the dry-run result (``null`` when a problem was found). ``options`` are the
+    run's ``app.run`` settings (``on_failure``, ``timeout_seconds``), checked and shown as a run would.
     """
     from kindling_core.model import check_pipes
 
     check = check_pipes((app.catalog.pipes[pipe_id] for pipe_id in plan.pipes), app.catalog.entities)
-    result = app.run(strategy=strategy, pipes=selected, dry_run=True) if check.ok else None
+    result = app.run(strategy=strategy, pipes=selected, dry_run=True, **options) if check.ok else None
     if as_json:
         document = {"plan": plan.to_dict(), "check": check.to_dict(), "result": result.to_dict() if result else None}
         click.echo(json.dumps(document, indent=2))
@@ -183,7 +184,7 @@ def run(
             )
         plan = app.plan(strategy=strategy, pipes=selected).for_bounded_run()  # the order app.run runs
         if dry_run:
-            _dry_run(app, plan, strategy, selected, as_json)
+            _dry_run(app, plan, strategy, selected, as_json, on_failure=on_failure, timeout_seconds=timeout_seconds)
             return
         if not as_json:
             click.echo(f"running {plan.pipe_count} pipes in {len(plan.generations)} generations (strategy {plan.strategy})", file=stream)

@@ -184,7 +184,9 @@ APP_MODULE = """
 from kindling_core.app import App
 
 app = App(plugins_config={{"autoload": False}})
-app.use_spark(object())  # no pipes: nothing touches Spark
+app.entity("raw.orders", path="lake/raw/orders")
+app.entity("silver.orders", path="lake/silver/orders")
+app.pipe("silver.orders", inputs=["raw.orders"], output="silver.orders")(lambda orders: orders)
 """
 
 
@@ -195,10 +197,10 @@ def test_on_failure_option_takes_both_spellings_and_takes_effect(tmp_path: Path,
     module = f"config_cli_app_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(APP_MODULE.format(), encoding="utf-8")
     config = write_project(tmp_path, "[tool.kindling]")
-    arguments = ["--config", str(config), "run", "--app", f"{module}:app", "--on-failure", spelling, "--timeout", "30", "--json"]
-    result = CliRunner().invoke(cli, arguments)
+    options = ["--on-failure", spelling, "--timeout", "30", "--json", "--dry-run"]  # a dry run: no Spark
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--app", f"{module}:app", *options])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["on_failure"] == stored
+    assert json.loads(result.stdout)["result"]["on_failure"] == stored
 
 
 def test_fail_fast_with_a_dash_works_in_toml(tmp_path: Path) -> None:
