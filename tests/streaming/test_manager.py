@@ -296,11 +296,11 @@ def test_stalls_after_start_and_while_a_trigger_is_active(tmp_path: Path, driver
         driver.progress("kindling_orders")
         wait_until(lambda: streams.query_status("orders").batch_id == 0)
         driver.queries["kindling_orders"].trigger_active = True  # a batch that never ends
-        time.sleep(0.1)
+        time.sleep(0.1)  # let watchdog rounds see the active trigger before the clock jumps
         clock.now += 121
         wait_until(lambda: len(seen) == 2)
         assert seen[1][0] == "streaming.query_stalled" and seen[1][1].message == "Processing new data"
-        time.sleep(0.1)
+        time.sleep(0.1)  # several more watchdog rounds: none may report the same spell again
         assert len(seen) == 2  # reported once per quiet spell
 
 
