@@ -18,6 +18,7 @@ import enum
 import inspect
 import re
 import textwrap
+import types
 from typing import Any
 
 import attrs
@@ -57,9 +58,13 @@ def attribute_docs(cls: type) -> dict[str, str]:
 
 
 def _value(value: Any) -> str:
-    """A default value as code: enum members by name (``PipeMode.BATCH``), others by repr."""
+    """A default value as code: enum members by name (``PipeMode.BATCH``), functions by module
+    and name (``random.random``; a repr would carry a memory address), others by repr."""
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, (types.FunctionType, types.BuiltinFunctionType)):
+        module = value.__module__ or type(getattr(value, "__self__", None)).__module__
+        return f"{module}.{value.__name__}"
     return repr(value)
 
 

@@ -29,6 +29,7 @@ import attrs
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
 from kindling_core.errors import ItemError, ItemTypeError
+from kindling_core.recovery.backoff import Backoff
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.planning.types import CacheContext, StrategyInput
@@ -246,9 +247,15 @@ class RecoveryContext:
     classification: Classification
     """How the failure classifiers classified it."""
     attempts_so_far: int = 0
-    """Recovery attempts already made for this subject."""
+    """Recovery attempts already made for this subject, within the budget's window, in the
+    pool of the failure's kind (``unknown`` failures have a pool of their own)."""
     max_attempts: int = 5
-    """The recovery budget; a strategy should give up once ``attempts_so_far`` reaches it."""
+    """The budget of that pool; a restart once ``attempts_so_far`` reaches it is refused by the
+    core (the decision is ``exhausted``)."""
+    backoff: Backoff = attrs.field(factory=lambda: Backoff(base=2.0, cap=300.0))
+    """The configured backoff: a restart waits ``backoff.delay(attempts_so_far + 1)`` seconds
+    (for streams ``[tool.kindling.recovery] backoff-seconds`` / ``backoff-max-seconds``, for
+    batch pipes ``[tool.kindling.execution] retry-backoff-seconds`` / ``retry-backoff-max-seconds``)."""
 
 
 @attrs.frozen

@@ -20,7 +20,8 @@ What is here, grouped by why a plugin needs it:
   :class:`ChangeDetector`, :class:`ErrorHandler`;
 * what the items' callables receive and return: :class:`StrategyInput`,
   :class:`CacheContext` / :class:`CacheRecommendation`, :class:`FailureContext` /
-  :class:`Classification`, :class:`RecoveryContext` / :class:`RecoveryAction`,
+  :class:`Classification`, :class:`RecoveryContext` (with its :class:`Backoff`) /
+  :class:`RecoveryAction`,
   :class:`ChangeContext` / :class:`ChangeReport`, :class:`ErrorEvent`;
 * the enums those carry: :class:`FailureKind`, :class:`RecoveryActionKind`,
   :class:`PipeMode`, :class:`WriteMode`;
@@ -63,6 +64,7 @@ from kindling_core.model.pipe import Pipe, PipeMode, WriteMode
 from kindling_core.planning.graph import PipeGraph
 from kindling_core.planning.types import BYTES_PER_MB, CacheContext, StrategyInput
 from kindling_core.plugin_settings import Setting
+from kindling_core.recovery.backoff import Backoff
 from kindling_core.signals import SignalBus, SignalSpec
 
 __all__ = [
@@ -87,6 +89,7 @@ __all__ = [
     "FailureContext",
     "Classification",
     "RecoveryContext",
+    "Backoff",
     "RecoveryAction",
     "ChangeContext",
     "ChangeReport",
@@ -117,6 +120,7 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     FailureContext,
     Classification,
     RecoveryContext,
+    Backoff,
     RecoveryAction,
     ChangeContext,
     ChangeReport,

@@ -38,15 +38,16 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kindling_core.errorhandling import SKIPPED, ErrorReporter, ItemResultError, call_plugin_item
+from kindling_core.errorhandling import ErrorReporter
 from kindling_core.execution import signals as sig
 from kindling_core.execution.errors import PipeTimeoutError, RunInterrupted
 from kindling_core.execution.interrupts import InterruptGate, cooperative_interrupts
 from kindling_core.execution.policy import FailurePolicy, RetryPolicy
 from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
 from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
-from kindling_core.items import Classification, FailureClassifier, FailureContext, FailureKind
+from kindling_core.items import FailureClassifier, FailureContext, FailureKind
 from kindling_core.plugins.registry import Provided
+from kindling_core.recovery.chain import UNDECIDED, classify_failure
 from kindling_core.signals import SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,42 +55,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.planning import ExecutionPlan
 
 __all__ = ["GenerationExecutor", "ExecutorSettings", "classify_failure", "UNDECIDED"]
-
-
-#: The classification when no classifier decides (an empty chain, or every one abstained or failed).
-UNDECIDED = Classification(FailureKind.UNKNOWN, "no classifier decided", "")
-
-
-def _classification_or_none(answer: Any) -> Classification | None:
-    if answer is None or isinstance(answer, Classification):
-        return answer
-    raise ItemResultError(f"returned {type(answer).__name__} {answer!r:.80}, not a Classification or None")
-
-
-def classify_failure(
-    classifiers: Sequence[FailureClassifier | Provided[FailureClassifier]],
-    context: FailureContext,
-    errors: ErrorReporter | None = None,
-) -> Classification:
-    """Run the classifier chain in order: the first :class:`Classification` wins, carrying the
-    deciding classifier's name (filled in when the classifier left it empty) and its reason.
-
-    ``None`` means "not sure, ask the next one". A classifier that raises, or returns anything
-    else, is reported to ``errors`` as a :class:`~kindling_core.errors.PluginItemError`
-    attributed to it and its plugin (pass :meth:`FamilyView.attributed
-    <kindling_core.plugins.FamilyView.attributed>` items for the plugin to be known), and the
-    next classifier decides: a broken classifier never turns one failure into two. With no
-    decision the result is :data:`UNDECIDED` (kind ``unknown``).
-    """
-    during = f"classifying the failure of {context.source} {context.subject!r} (attempt {context.attempt})"
-    for entry in classifiers:
-        classifier: FailureClassifier = entry.item if isinstance(entry, Provided) else entry
-        answer = call_plugin_item(
-            errors, entry, classifier.classify, context, during=during, accept=_classification_or_none
-        )
-        if answer is not SKIPPED and answer is not None:
-            return answer if answer.classifier else attrs.evolve(answer, classifier=classifier.name)
-    return UNDECIDED
 
 
 @attrs.frozen
