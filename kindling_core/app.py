@@ -19,12 +19,13 @@ from kindling_core.config import KindlingConfig
 from kindling_core.errorhandling import ErrorReporter
 from kindling_core.errors import PluginConfigureError, PluginError
 from kindling_core.overrides import CliOverrides, app_config, overrides_in_effect
-from kindling_core.plugins import LoadedPlugins, Registry, load_plugins
+from kindling_core.plugins import LoadedPlugins, Provided, Registry, load_plugins
 from kindling_core.signal_catalog import core_signals
 from kindling_core.signals import ReceiverFailure, SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution import RunResult
+    from kindling_core.items import FailureClassifier
     from kindling_core.model import Catalog, Entity
     from kindling_core.planning import ExecutionPlan, Planner
     from kindling_core.streaming.manager import StreamManager
@@ -255,6 +256,14 @@ class App:
             self._streams = StreamManager(self, driver_factory=spark_driver)
         return self._streams
 
+    def failure_classifiers(self) -> tuple[Provided[FailureClassifier], ...]:
+        """The failure-classifier chain every failure goes through, batch pipes in :meth:`run`
+        and streaming queries in :attr:`streams` alike: the active classifiers in effective
+        order (``[tool.kindling.failure-classifiers]``: the ``patterns`` classifier first when
+        patterns are configured, ``order``, ``disable``, ``generic`` last), each with the
+        plugin that provided it, as :func:`~kindling_core.recovery.classify_failure` takes them."""
+        return self.registry.family("failure-classifiers").attributed()
+
     def use_spark(self, spark: Any) -> App:
         """Run on ``spark`` instead of creating a session (returns the app, for chaining)."""
         self._spark = spark
@@ -335,7 +344,7 @@ class App:
             runner=runner,
             signals=self.signals,
             errors=self.errors,
-            classifiers=self.registry.family("failure-classifiers").attributed(),
+            classifiers=self.failure_classifiers(),
         )
         return executor.run(plan, declared, settings, dry_run=dry_run, downstream=graph.descendants)
 

@@ -29,6 +29,7 @@ import attrs
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
 from kindling_core.errors import ItemError, ItemTypeError
+from kindling_core.recovery import failure_text
 from kindling_core.recovery.backoff import Backoff
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,7 +159,9 @@ class FailureKind(str, enum.Enum):
     PERMANENT = "permanent"
     """Will fail again the same way (bad code, bad schema, missing table)."""
     CHECKPOINT = "checkpoint"
-    """A streaming checkpoint is incompatible with the query; a clean start may help."""
+    """A streaming checkpoint or its state is incompatible with the query, or corrupt; a clean start may help."""
+    CONFLICT = "conflict"
+    """A concurrent modification of a Delta table won the commit race; retrying re-reads the table (retryable)."""
     UNKNOWN = "unknown"
     """No classifier could tell."""
 
@@ -169,8 +172,11 @@ class FailureContext:
 
     ``error`` is the exception; ``source`` says where it happened (``"pipe"``,
     ``"stream"``, ...); ``subject`` is the pipe id or query name; ``attempt`` counts from 1;
-    ``text`` is the exception's message together with every message of its cause chain and
-    any ``Caused by:`` lines, so classifiers can look inside wrapped Spark errors.
+    ``text`` is everything Spark said about it: the message of the error and of every cause,
+    each exception's error class (condition) and message parameters, and the JVM stack trace
+    with its ``Caused by:`` lines, so classifiers can look inside wrapped Spark errors.
+    ``error_classes``, ``causes`` and ``python_errors`` are parsed from it (outermost first,
+    innermost last) by :mod:`kindling_core.recovery.failure_text`.
     """
 
     error: BaseException
@@ -182,19 +188,27 @@ class FailureContext:
     attempt: int = 1
     """Which attempt failed, counting from 1."""
     text: str = ""
-    """The messages of the error and of its whole cause chain, one per line (search this)."""
+    """Everything said about the failure: messages of the cause chain, error classes, JVM stack traces (search this)."""
+    error_classes: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda self: failure_text.error_classes(self.text), takes_self=True), converter=tuple
+    )
+    """Every Spark/Delta error class in ``text`` (``getCondition()``, ``[ERROR_CLASS]`` tokens), outermost first:
+    ``("STREAM_FAILED", "DELTA_CONCURRENT_APPEND.WITH_PARTITION_HINT")``. Parsed from ``text`` unless given."""
+    causes: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda self: failure_text.caused_by(self.text), takes_self=True), converter=tuple
+    )
+    """The exceptions of the JVM ``Caused by:`` lines, ``"<type>: <message>"``, outermost first. Parsed from ``text`` unless given."""
+    python_errors: tuple[str, ...] = attrs.field(
+        default=attrs.Factory(lambda self: failure_text.python_errors(self.text), takes_self=True), converter=tuple
+    )
+    """The final ``Type: message`` line of each Python traceback in ``text`` (a UDF's error), outermost first.
+    Parsed from ``text`` unless given."""
 
     @classmethod
     def of(cls, error: BaseException, *, source: str, subject: str, attempt: int = 1) -> FailureContext:
-        """Build a context, collecting the messages of ``error`` and its cause chain."""
-        texts: list[str] = []
-        seen: set[int] = set()
-        current: BaseException | None = error
-        while current is not None and id(current) not in seen:
-            seen.add(id(current))
-            texts.append(f"{type(current).__name__}: {current}")
-            current = current.__cause__ or current.__context__
-        return cls(error=error, source=source, subject=subject, attempt=attempt, text="\n".join(texts))
+        """Build a context from ``error``: collect its text through the cause chain (duck typing
+        pyspark's captured exceptions, never importing pyspark) and parse it."""
+        return cls(error=error, source=source, subject=subject, attempt=attempt, text=failure_text.collect_failure_text(error))
 
 
 @attrs.frozen
