@@ -62,6 +62,7 @@ __all__ = [
     "SignalsConfig",
     "ChainConfig",
     "CacheConfig",
+    "RecoveryConfig",
     "ChangeDetectorsConfig",
     "ExecutionConfig",
     "SparkConfig",
@@ -234,6 +235,70 @@ class CacheConfig(ChainConfig):
 
 
 @attrs.frozen
+class RecoveryConfig(ChainConfig):
+    """``[tool.kindling.recovery]``: the recovery strategies' order, and how streaming queries recover.
+
+    The budget, backoff and health keys below govern streaming queries (``app.streams``).
+    Batch pipes in ``app.run`` go through the same recovery-strategy chain, with their budget
+    and backoff from ``[tool.kindling.execution]`` (``max-retries``, ``retry-backoff-seconds``,
+    ``retry-backoff-max-seconds``) and, for failures no classifier recognised, this table's
+    ``unknown-max-attempts``.
+    """
+
+    TABLE: ClassVar[str] = "tool.kindling.recovery"
+
+    max_attempts: int = setting(
+        5,
+        minimum=0,
+        doc="Streams: restarts a query may make within `window-seconds` before it is exhausted "
+        "(failures of every kind but `unknown` share this budget).",
+    )
+    window_seconds: float = setting(
+        3600.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="Streams: a restart counts against the budget for this long, so the budget recovers "
+        "after a sustained healthy period. 0 = restarts never age out.",
+    )
+    unknown_max_attempts: int = setting(
+        1,
+        minimum=0,
+        doc="Streams and batch pipes: restarts (retries) allowed for failures no classifier "
+        "recognised (`unknown`), a budget of their own.",
+    )
+    backoff_seconds: float = setting(
+        2.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="Streams: the longest wait before the first restart; doubled per attempt, with full jitter.",
+    )
+    backoff_max_seconds: float = setting(
+        300.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        at_least="backoff_seconds",
+        doc="Streams: cap on the wait before a restart.",
+    )
+    healthy_batches: int = setting(
+        3,
+        minimum=1,
+        doc="Streams: a restarted query counts as recovered after this many batches with progress "
+        "(or after `healthy-seconds`, whichever comes first).",
+    )
+    healthy_seconds: float = setting(
+        60.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="Streams: a restarted query that has kept running this long counts as recovered "
+        "(or after `healthy-batches`, whichever comes first).",
+    )
+
+
+@attrs.frozen
 class ChangeDetectorsConfig:
     """``[tool.kindling.change-detectors]``: the default detector and disabled ones."""
 
@@ -261,9 +326,15 @@ class ExecutionConfig:
         doc="What a run does after a pipe fails for good: stop (`fail_fast`), run every other pipe "
         "(`continue`), or skip what depends on the failed pipe (`skip_dependents`).",
     )
-    max_retries: int = setting(2, minimum=0, doc="Retries of a transient failure (permanent failures are never retried).")
+    max_retries: int = setting(
+        2,
+        minimum=0,
+        doc="Batch pipes: retries of a failed pipe in one run, when the recovery strategies restart it "
+        "(transient and conflict failures by default; permanent ones never; `unknown` ones at most "
+        "`tool.kindling.recovery.unknown-max-attempts` times; a timed-out pipe is not retried).",
+    )
     retry_backoff_seconds: float = setting(
-        1.0, minimum=0, maximum=MAX_SECONDS, unit="seconds", doc="Delay before the first retry; doubled per attempt, with jitter."
+        1.0, minimum=0, maximum=MAX_SECONDS, unit="seconds", doc="Batch pipes: the longest delay before the first retry; doubled per attempt, with full jitter."
     )
     retry_backoff_max_seconds: float = setting(
         60.0,
@@ -271,7 +342,7 @@ class ExecutionConfig:
         maximum=MAX_SECONDS,
         unit="seconds",
         at_least="retry_backoff_seconds",
-        doc="Cap on the delay between retries.",
+        doc="Batch pipes: cap on the delay before a retry.",
     )
     timeout_seconds: float = setting(
         0.0,
@@ -382,7 +453,9 @@ class KindlingConfig:
     signals: SignalsConfig = setting(SignalsConfig(), doc="How the signal bus behaves.")
     cache: CacheConfig = setting(CacheConfig(), doc="Cache heuristics' order and shared settings.")
     failure_classifiers: ChainConfig = setting(ChainConfig(), doc="Order of the failure classifiers.")
-    recovery: ChainConfig = setting(ChainConfig(), doc="Order of the recovery strategies.")
+    recovery: RecoveryConfig = setting(
+        RecoveryConfig(), doc="Recovery strategies' order; how streaming queries recover (budget, backoff, health)."
+    )
     change_detectors: ChangeDetectorsConfig = setting(ChangeDetectorsConfig(), doc="The default change detector.")
     error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
     execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")
@@ -402,7 +475,7 @@ class KindlingConfig:
         """The plugin's own table ``[tool.kindling.settings.<plugin_id>]`` (empty if none)."""
         return self.settings.get(plugin_id, MappingProxyType({}))
 
-    def chain(self, section: str) -> ChainConfig | CacheConfig | ChangeDetectorsConfig:
+    def chain(self, section: str) -> ChainConfig | CacheConfig | RecoveryConfig | ChangeDetectorsConfig:
         """The order/disable table of a family, by its config section name."""
         return getattr(self, section.replace("-", "_"))
 

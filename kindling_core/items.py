@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+import kindling_core.recovery.failure_text as failure_text
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
 from kindling_core.errors import ItemError, ItemTypeError
-from kindling_core.recovery import failure_text
 from kindling_core.recovery.backoff import Backoff
 
 if TYPE_CHECKING:  # pragma: no cover
