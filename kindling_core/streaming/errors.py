@@ -21,6 +21,8 @@ __all__ = [
     "NotRestartableError",
     "StreamBusyError",
     "ManagerClosedError",
+    "StreamQueryFailedError",
+    "CleanStartUnavailableError",
 ]
 
 
@@ -91,3 +93,50 @@ class NotRestartableError(StreamingError):
 
 class ManagerClosedError(StreamingError):
     """The stream manager was closed (``app.close()``); it starts nothing any more."""
+
+
+class StreamQueryFailedError(StreamingError):
+    """A managed query ended with an exception, or its restart during a recovery raised: what
+    the failure classifiers see and the error handlers receive.
+
+    It carries Spark's failure, it is not one of kindling's own declaration errors
+    (``carries_failure``): ``exception_text`` is the full text Spark gave
+    (``QueryTerminatedEvent.exception``: message, ``[ERROR_CLASS]`` token, ``Caused by:`` lines,
+    Python worker tracebacks) and ``str()`` includes it whole; ``error_class`` is Spark's error
+    class when it gave one. A failed restart has the original exception as ``__cause__``.
+    ``query`` is the pipe id or registered name, ``pipe`` the pipe id (``None`` otherwise).
+    """
+
+    #: This error wraps a failure of Spark or user code; classify what it carries, not its type.
+    carries_failure = True
+
+    def __init__(
+        self, query: str, exception_text: str, *, pipe: str | None = None, error_class: str | None = None, label: str = ""
+    ) -> None:
+        self.pipe = pipe
+        self.error_class = error_class
+        self.exception_text = exception_text
+        super().__init__(
+            f"{label or repr(query)} failed: {exception_text}",
+            query=query,
+            remedy="see the failure's classification and recovery in app.streams.status() / `kindling stream`",
+        )
+
+
+class CleanStartUnavailableError(StreamingError):
+    """A recovery strategy asked for a clean start (a fresh checkpoint) of a failed query;
+    kindling cannot do that yet, so the query stays failed and this refusal is reported.
+    ``checkpoint`` is the query's checkpoint location (``None`` when kindling did not choose it)."""
+
+    def __init__(self, query: str, checkpoint: str | None, *, strategy: str, reason: str, label: str = "") -> None:
+        self.checkpoint = checkpoint
+        self.strategy = strategy
+        where = f"checkpoint {checkpoint}" if checkpoint else "its checkpoint (chosen outside kindling)"
+        super().__init__(
+            f"{label or repr(query)} needs a clean start from a fresh checkpoint (recovery strategy {strategy!r}: {reason}); "
+            f"kindling cannot clean-start a query yet, so it stays failed. Its {where} is unchanged",
+            query=query,
+            remedy=f"stop the query, move the checkpoint folder ({checkpoint or 'the query checkpointLocation'}) aside by hand "
+            "(keep it; it holds the query's progress), then start the query again with "
+            "app.streams.start() or `kindling stream`; clean starts arrive with dimension-driven restarts",
+        )

@@ -35,22 +35,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kindling_core.config import StreamingConfig
+from kindling_core.items import FailureContext, RecoveryActionKind
 from kindling_core.signals import SignalSpec
 from kindling_core.streaming import signals as sig
 from kindling_core.streaming.checkpoints import checkpoint_location
 from kindling_core.streaming.driver import PipeStart, StreamDriver, call_with_timeout
 from kindling_core.streaming.errors import (
+    CleanStartUnavailableError,
     DuplicateQueryNameError,
     ManagerClosedError,
     NotRestartableError,
     StopTimedOutError,
     StreamingError,
+    StreamQueryFailedError,
     StreamStartError,
     UnknownStreamError,
 )
 from kindling_core.streaming.events import ProgressSnapshot, QueryIdle, QueryProgressed, QueryStarted, QueryTerminated, StreamEvent
 from kindling_core.streaming.preflight import check_checkpoints, check_inputs, check_query_names, query_name_for
 from kindling_core.streaming.queue import EventQueue
+from kindling_core.streaming.recovery import PendingRecovery, QueryRecovery, judge_failure, new_budget
 from kindling_core.streaming.state import STARTABLE, TERMINAL, QueryState, StateCell
 from kindling_core.streaming.status import QueryStatus, progress_fields
 from kindling_core.streaming.triggers import Trigger
@@ -59,6 +63,7 @@ from kindling_core.streaming.watchdog import START, Watchdog, WatchTarget
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.app import App
     from kindling_core.model import Pipe
+    from kindling_core.recovery import RecoveryDecision
 
 __all__ = ["StreamManager"]
 
@@ -72,7 +77,16 @@ _ORPHANS = 64
 class _Record:
     """One managed query. Fields other than ``cell`` are guarded by the manager's lock."""
 
-    def __init__(self, key: str, name: str, kind: str, *, pipe: Pipe | None = None, builder: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        kind: str,
+        recovery: QueryRecovery,
+        *,
+        pipe: Pipe | None = None,
+        builder: Callable[[], Any] | None = None,
+    ) -> None:
         self.key = key  # pipe id, or the registered / adopted name
         self.name = name  # Spark query name
         self.kind = kind  # "pipe" | "registered" | "adopted"
@@ -95,6 +109,7 @@ class _Record:
         self.last_activity: float | None = None
         self.stalls: set[str] = set()
         self.ended_runs: set[str] = set()
+        self.recovery = recovery
 
     @property
     def pipe_id(self) -> str | None:
@@ -186,7 +201,7 @@ class StreamManager:
                 query=name,
                 remedy="pass a function returning spark.readStream...writeStream (a DataStreamWriter) or a started query",
             )
-        self._add(_Record(name, name, "registered", builder=builder))
+        self._add(_Record(name, name, "registered", self._new_recovery(), builder=builder))
 
     def adopt(self, query: Any, *, name: str | None = None) -> str:
         """Manage ``query``, started elsewhere on the app's session: it is observed, shown by
@@ -202,7 +217,7 @@ class StreamManager:
             existing = self._by_query_id.get(identity.query_id)
             if existing is not None and existing.run_id == identity.run_id:
                 return existing.key
-        record = _Record(key, identity.name or key, "adopted")
+        record = _Record(key, identity.name or key, "adopted", self._new_recovery())
         record.cell = StateCell(S.RUNNING if active else S.STOPPED)
         record.query, record.query_id, record.run_id = query, identity.query_id, identity.run_id
         record.started_at, record.starts = self._clock(), 1
@@ -211,6 +226,9 @@ class StreamManager:
             self._by_query_id[identity.query_id] = record
         self._ensure_machinery()
         return key
+
+    def _new_recovery(self) -> QueryRecovery:
+        return QueryRecovery(new_budget(self._app.config.recovery, self._clock))
 
     def _add(self, record: _Record) -> None:
         self._sync_pipes()
@@ -237,7 +255,7 @@ class StreamManager:
             for pipe_id in order:
                 record = self._records.get(pipe_id)
                 if record is None:
-                    self._records[pipe_id] = _Record(pipe_id, query_name_for(pipe_id), "pipe", pipe=pipes[pipe_id])
+                    self._records[pipe_id] = _Record(pipe_id, query_name_for(pipe_id), "pipe", self._new_recovery(), pipe=pipes[pipe_id])
                 elif record.kind == "pipe":
                     record.pipe = pipes[pipe_id]  # redeclared in a new catalog state
             self._catalog_fingerprint = fingerprint
@@ -301,9 +319,11 @@ class StreamManager:
         first, in the streaming strategy's order) then every registered query; or only
         ``pipes`` (streaming pipe ids or registered names) and the streaming pipes they read
         from. Everything is checked before anything starts (inputs, checkpoints, query names,
-        the session). A query already starting or running is left alone. Returns the selected
-        queries' status. Raises :class:`StreamStartError` at the first query that fails to start
-        (the ones started before it keep running)."""
+        the session). A query already starting or running is left alone, and so is one waiting
+        out a recovery's backoff (``recovering``). Starting a failed or exhausted query resets
+        its recovery budget. Returns the selected queries' status. Raises
+        :class:`StreamStartError` at the first query that fails to start (the ones started
+        before it keep running)."""
         self._check_open()
         records = self._select(pipes, "app.streams.start(pipes=...)", startable=True)
         starts = self._prepare(records)
@@ -315,15 +335,18 @@ class StreamManager:
     def restart(self, pipe: str, *, reason: str = "requested", timeout: float | None = None) -> QueryStatus:
         """Stop ``pipe`` (a streaming pipe id or registered name) if it runs, then start it
         again (a registered query's builder is called again). Of concurrent restarts (and
-        starts) of one query only one stops and starts it; the others return its status."""
+        starts) of one query only one stops and starts it; the others return its status. A
+        query waiting out a recovery's backoff starts now (the pending recovery is dropped); an
+        exhausted one starts afresh. Either way its recovery budget is reset."""
         self._check_open()
         (record,) = self._select([pipe], "app.streams.restart()", startable=True, closure=False)
         starts = self._prepare([record])
         self._ensure_machinery()
+        self._cancel_recovery(record, halt=False)
         if record.cell.state in (S.RUNNING, S.STOPPING, S.STARTING):
             if not self._stop(record, self._timeout(timeout), f"restart: {reason}"):
                 return self._status_of(record)
-        self._start(record, starts.get(record.key), reason)
+        self._start(record, starts.get(record.key), reason, expected=(*STARTABLE, S.RECOVERING))
         return self._status_of(record)
 
     def _prepare(self, records: Sequence[_Record]) -> dict[str, PipeStart]:
@@ -382,11 +405,30 @@ class StreamManager:
                 record.trigger = str(start.trigger) if start.trigger is not None else ""
         return starts
 
-    def _start(self, record: _Record, start: PipeStart | None, reason: str) -> bool:
-        """Start ``record`` if this thread wins the move to ``starting``; ``False`` otherwise."""
-        previous = record.cell.move(STARTABLE, S.STARTING)
+    def _start(self, record: _Record, start: PipeStart | None, reason: str, *, expected: Iterable[QueryState] = STARTABLE) -> bool:
+        """Start ``record`` (an explicit start or restart) if this thread wins the move to
+        ``starting``; ``False`` otherwise. The win resets the query's recovery: budget, crash
+        loop, a stop's halt."""
+        previous = record.cell.move(expected, S.STARTING)
         if previous is None:
             return False
+        with self._lock:
+            recovery = record.recovery
+            recovery.halted = False
+            recovery.end_loop()
+            pending = recovery.take_pending()
+        if pending is not None:
+            pending.cancel()
+        recovery.budget.reset()
+        try:
+            return self._launch(record, previous, start, reason)
+        except StreamStartError:
+            with self._lock:
+                recovery.failures += 1
+            raise
+
+    def _launch(self, record: _Record, previous: QueryState, start: PipeStart | None, reason: str) -> bool:
+        """Start ``record``, which this thread moved from ``previous`` to ``starting``."""
         with self._lock:
             restarts = record.starts
             record.starts += 1
@@ -436,13 +478,19 @@ class StreamManager:
         ``timeout`` seconds (default ``tool.kindling.streaming.stop-timeout-seconds``). A stop
         that gives up is reported (``streaming.stop_timeout_reached``, ``stop_timed_out`` and
         ``last_error`` in the status): the query is no longer active, but Spark's execution
-        thread may still be finishing its batch. Never blocks much longer than ``timeout``."""
+        thread may still be finishing its batch. Never blocks much longer than ``timeout``.
+
+        A query waiting out a recovery's backoff is stopped at once (``recovering`` →
+        ``stopped``; the restart never happens); one whose recovery is restarting it is stopped
+        once that start returned. No recovery begins for a stopped query until it is started
+        again."""
         records = self._select(pipes, "app.streams.stop(pipes=...)", startable=False)
         wait = self._timeout(timeout)
+        for record in records:
+            self._cancel_recovery(record, halt=True)
         running = [r for r in reversed(records) if r.cell.state in (S.STARTING, S.RUNNING)]
         threads = [
-            threading.Thread(target=self._stop_quietly, args=(r, wait, "stop"), name=f"kindling-stop-{r.key}", daemon=True)
-            for r in running
+            threading.Thread(target=self._stop_quietly, args=(r, wait, "stop"), name=f"kindling-stop-{r.key}", daemon=True) for r in running
         ]
         for thread in threads:
             thread.start()
@@ -450,6 +498,19 @@ class StreamManager:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return tuple(self._status_of(r) for r in records)
+
+    def _cancel_recovery(self, record: _Record, *, halt: bool) -> None:
+        """Drop ``record``'s pending recovery (a stop or restart wins over it); ``halt``: also
+        keep any recovery from beginning until an explicit start, and end a backoff in
+        ``stopped``."""
+        with self._lock:
+            if halt:
+                record.recovery.halted = True
+            pending = record.recovery.take_pending()
+        if pending is not None:
+            pending.cancel()
+        if halt:
+            self._move(record, S.RECOVERING, S.STOPPED, "stopped during a recovery's backoff")
 
     def _stop_quietly(self, record: _Record, timeout: float, reason: str) -> None:
         try:
@@ -523,8 +584,7 @@ class StreamManager:
 
     def _all_terminal(self) -> bool:
         with self._lock:
-            records = list(self._records.values())
-        return all(r.cell.state in TERMINAL for r in records)
+            return all(r.cell.state in TERMINAL and not r.recovery.deciding for r in self._records.values())
 
     # ------------------------------------------------------------------ status
 
@@ -563,6 +623,9 @@ class StreamManager:
             fields = progress_fields(progress)
             if record.progress_at is not None:
                 fields["last_progress_at"] = record.progress_at
+            recovery = record.recovery
+            classification, decision = recovery.classification, recovery.decision
+            kind = recovery.kind()
             return QueryStatus(
                 name=record.name,
                 pipe=record.pipe_id,
@@ -580,6 +643,17 @@ class StreamManager:
                 restarts=max(record.starts - 1, 0),
                 last_error=record.last_error,
                 stop_timed_out=record.stop_timed_out,
+                failures=recovery.failures,
+                recoveries=recovery.recoveries,
+                recovery_attempts=recovery.budget.attempts(kind),
+                recovery_limit=recovery.budget.limit(kind),
+                classification=classification.kind.value if classification is not None else None,
+                classifier=classification.classifier if classification is not None else None,
+                classification_reason=classification.reason if classification is not None else None,
+                recovery_action=decision.action.kind.value if decision is not None else None,
+                recovery_strategy=decision.action.strategy if decision is not None else None,
+                recovery_reason=decision.action.reason if decision is not None else None,
+                next_attempt_at=recovery.next_attempt_at,
                 **fields,
             )
 
@@ -667,6 +741,12 @@ class StreamManager:
             record.idle_since = None
             record.last_activity = now
             record.stalls.clear()
+            on_probation = record.recovery.probation_run == progress.run_id
+            if on_probation:
+                record.recovery.probation_batches += 1
+        if on_probation:
+            with self._changed:
+                self._changed.notify_all()
         self._emit(sig.PROGRESS_MADE, sig.StreamProgress(record.name, record.pipe_id, progress))
 
     def _on_idle(self, event: QueryIdle) -> None:
@@ -698,6 +778,7 @@ class StreamManager:
             requested = record.stop_requested
             if event.exception:
                 record.last_error = event.exception
+                record.recovery.deciding = not requested
         payload = sig.StreamTerminated(
             record.name, record.pipe_id, event.query_id, event.run_id, event.exception, event.error_class, event.source, requested
         )
@@ -706,9 +787,186 @@ class StreamManager:
             self._emit(sig.QUERY_FAILED, payload)
         if not requested:
             if event.exception:
-                self._move(record, (S.STARTING, S.RUNNING), S.FAILED, f"query failed ({event.source})")
+                failed = self._move(record, (S.STARTING, S.RUNNING), S.FAILED, f"query failed ({event.source})")
+                error = StreamQueryFailedError(
+                    record.key, event.exception, pipe=record.pipe_id, error_class=event.error_class, label=record.label()
+                )
+                if failed:
+                    self._failed(record, error)
+                else:
+                    self._decided(record)
             else:
                 self._move(record, (S.STARTING, S.RUNNING), S.STOPPED, f"query ended ({event.source})")
+
+    # ------------------------------------------------------------------ recovery
+
+    def _failed(self, record: _Record, error: StreamQueryFailedError) -> None:
+        """``record`` failed without being asked to stop (it is ``failed``): judge the failure
+        and schedule a restart, exhaust or decline (see :mod:`kindling_core.streaming.recovery`).
+        Runs on the thread that noticed: the event consumer, or the recovery's own thread when
+        its restart raised."""
+        recovery = record.recovery
+        with self._lock:
+            recovery.deciding = True
+            recovery.failures += 1
+            recovery.probation_run = None
+            if recovery.loop_began is None:
+                recovery.loop_began = time.monotonic()
+            attempt = recovery.loop_attempts + 1
+        try:
+            context = FailureContext.of(error, source="stream", subject=record.key, attempt=attempt)
+            decision = judge_failure(self._app, recovery.budget, context, adopted=record.key if record.kind == "adopted" else "")
+            with self._lock:
+                recovery.classification, recovery.decision = decision.classification, decision
+            action = decision.action.kind
+            if decision.retry:
+                self._schedule(record, decision, error)
+            elif decision.exhausted and action is RecoveryActionKind.RESTART:
+                self._exhaust(record, decision, error)
+            else:
+                self._decline(record, decision, error)
+        finally:
+            self._decided(record)
+
+    def _decided(self, record: _Record) -> None:
+        with self._lock:
+            record.recovery.deciding = False
+        with self._changed:
+            self._changed.notify_all()
+
+    def _schedule(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
+        recovery = record.recovery
+        action = decision.action
+        if not self._move(record, S.FAILED, S.RECOVERING, f"recovery scheduled: {action.reason}"):
+            return  # started or stopped meanwhile: that request wins
+        delay = action.delay_seconds
+        with self._lock:
+            halted = recovery.halted or self._closed
+            if not halted:
+                recovery.budget.spend(decision.classification.kind)
+                recovery.loop_attempts += 1
+                pending = recovery.pending = PendingRecovery(record.key, delay, functools.partial(self._recover, record))
+                at = recovery.next_attempt_at = self._clock() + delay
+        if halted:
+            self._move(record, S.RECOVERING, S.STOPPED, "stopped before its recovery began")
+            return
+        payload = sig.StreamRecoveryScheduled(
+            record.name, record.pipe_id, decision.attempt, decision.max_attempts, delay, at, decision, error.exception_text
+        )
+        self._emit(sig.RECOVERY_SCHEDULED, payload)
+        pending.start()
+
+    def _recover(self, record: _Record, pending: PendingRecovery) -> None:
+        """The backoff ended (on the recovery's thread): start ``record`` again, unless a stop
+        or restart came first, then confirm the new run's health."""
+        recovery = record.recovery
+        with self._lock:
+            if recovery.pending is not pending or pending.cancelled:
+                return
+            recovery.take_pending()
+            attempt = recovery.loop_attempts
+            limit = recovery.budget.limit(recovery.kind())
+        previous = record.cell.move(S.RECOVERING, S.STARTING)
+        if previous is None:
+            return  # a stop or restart won
+        self._emit(sig.RECOVERY_STARTED, sig.StreamRecovering(record.name, record.pipe_id, attempt, limit))
+        reason = f"recovery attempt {attempt} of {limit}"
+        try:
+            start = self._prepare([record]).get(record.key)
+        except Exception as exc:  # noqa: BLE001 - a failed restart is a failure of the same crash loop
+            text = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                record.last_error = text
+            self._state_changed(record, previous, S.STARTING, reason)
+            self._move(record, S.STARTING, S.FAILED, "restart failed")
+            self._emit(sig.START_FAILED, sig.StreamStartFailed(record.name, record.pipe_id, exc, text))
+            self._restart_failed(record, exc)
+            return
+        try:
+            self._launch(record, previous, start, reason)
+        except StreamStartError as exc:
+            self._restart_failed(record, exc.__cause__ or exc)
+            return
+        self._confirm_health(record)
+
+    def _restart_failed(self, record: _Record, cause: BaseException) -> None:
+        error = StreamQueryFailedError(record.key, f"{type(cause).__name__}: {cause}", pipe=record.pipe_id, label=record.label())
+        error.__cause__ = cause
+        self._failed(record, error)
+
+    def _confirm_health(self, record: _Record) -> None:
+        """Wait (on the recovery's thread) until the restarted run made ``healthy-batches``
+        micro-batches or ran ``healthy-seconds`` without failing, then report it recovered. A
+        run that fails, stops or is replaced first is not recovered (its failure is judged as
+        part of the same crash loop)."""
+        config = self._app.config.recovery
+        recovery = record.recovery
+        with self._lock:
+            run = record.run_id
+            if run is None or record.cell.state is not S.RUNNING:
+                return
+            recovery.probation_run, recovery.probation_batches = run, 0
+
+        def settled() -> bool:
+            with self._lock:
+                on_probation = recovery.probation_run == run and record.run_id == run
+                return not on_probation or record.cell.state is not S.RUNNING or recovery.probation_batches >= config.healthy_batches
+
+        with self._changed:
+            self._changed.wait_for(settled, config.healthy_seconds)
+        with self._lock:
+            if recovery.probation_run != run or record.run_id != run or record.cell.state is not S.RUNNING:
+                return
+            batches = recovery.probation_batches
+            attempts, began = recovery.end_loop()
+            recovery.recoveries += 1
+        seconds = time.monotonic() - began if began is not None else 0.0
+        healthy_by = "batches" if batches >= config.healthy_batches else "seconds"
+        payload = sig.StreamRecovered(record.name, record.pipe_id, record.query_id, run, attempts, seconds, batches, healthy_by)
+        self._emit(sig.RECOVERED, payload)
+
+    def _exhaust(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
+        if not self._move(record, S.FAILED, S.EXHAUSTED, f"recovery budget spent: {decision.action.reason}"):
+            return  # started or stopped meanwhile
+        with self._lock:
+            attempts, _ = record.recovery.end_loop()
+        used = decision.attempt - 1
+        payload = sig.StreamRecoveryExhausted(record.name, record.pipe_id, used, decision.max_attempts, decision, error.exception_text)
+        self._emit(sig.RECOVERY_EXHAUSTED, payload)
+        self._report(record, error, decision, used)
+
+    def _decline(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
+        with self._lock:
+            record.recovery.end_loop()
+            checkpoint = record.checkpoint
+        self._emit(sig.RECOVERY_DECLINED, sig.StreamRecoveryDeclined(record.name, record.pipe_id, decision, error.exception_text))
+        action = decision.action
+        reported: BaseException = error
+        if action.kind is RecoveryActionKind.CLEAN_START:
+            reported = CleanStartUnavailableError(
+                record.key, checkpoint, strategy=action.strategy, reason=action.reason, label=record.label()
+            )
+            reported.__cause__ = error
+        self._report(record, reported, decision, decision.attempt - 1)
+
+    def _report(self, record: _Record, error: BaseException, decision: RecoveryDecision, attempts: int) -> None:
+        """The one error-handler call for a failure that is not recovered."""
+        classification, action = decision.classification, decision.action
+        self._app.errors.report(
+            error,
+            source="stream",
+            subject=record.key,
+            query=record.name,
+            pipe=record.pipe_id,
+            classification=classification.kind.value,
+            classifier=classification.classifier,
+            classification_reason=classification.reason,
+            action=action.kind.value,
+            strategy=action.strategy,
+            reason=action.reason,
+            attempts=attempts,
+            max_attempts=decision.max_attempts,
+        )
 
     # ------------------------------------------------------------------ watchdog host
 

@@ -15,12 +15,25 @@ micro-batch, ``streaming.query_idled`` when a trigger finds no new data; and at 
 ``streaming.query_terminated`` (always) plus ``streaming.query_failed`` when it ended with an
 exception. A stop: ``streaming.before_stop`` → ``streaming.state_changed`` (``stopping``) →
 ``streaming.after_stop`` (with ``streaming.stop_timeout_reached`` first when the wait gave up).
+
+A failure the manager did not ask for (see :mod:`kindling_core.streaming.recovery`), after
+``streaming.query_terminated`` / ``streaming.query_failed`` and ``streaming.state_changed`` (to
+``failed``), is classified and decided on, then one of:
+
+* restart: ``streaming.state_changed`` (to ``recovering``) → ``streaming.recovery_scheduled``;
+  after the backoff, on the recovery's own thread, ``streaming.recovery_started`` → the start's
+  signals above → ``streaming.recovered`` once the new run proved healthy (a failure before
+  that starts this sequence again, on the same budget);
+* budget spent: ``streaming.state_changed`` (to ``exhausted``) → ``streaming.recovery_exhausted``;
+* anything else (give up, alert only, a permanent failure, a clean start kindling cannot do yet,
+  an adopted query): ``streaming.recovery_declined``; the query stays ``failed``.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from kindling_core.recovery.chain import RecoveryDecision
 from kindling_core.signals import SignalSpec
 from kindling_core.streaming.events import ProgressSnapshot
 from kindling_core.streaming.state import QueryState
@@ -37,6 +50,11 @@ __all__ = [
     "StreamStopped",
     "StreamStopTimedOut",
     "StreamStateChanged",
+    "StreamRecoveryScheduled",
+    "StreamRecovering",
+    "StreamRecovered",
+    "StreamRecoveryExhausted",
+    "StreamRecoveryDeclined",
     "EMITS",
 ]
 
@@ -168,6 +186,74 @@ class StreamStateChanged:
     reason: str
 
 
+@attrs.frozen
+class StreamRecoveryScheduled:
+    """A failed query will be restarted after ``delay`` seconds, at ``at`` (epoch): attempt
+    ``attempt`` of ``max_attempts``. ``decision`` carries the classification (kind, classifier,
+    reason) and the action (strategy, reason); ``error`` is the failure's text as Spark gave it."""
+
+    name: str
+    pipe: str | None
+    attempt: int
+    max_attempts: int
+    delay: float
+    at: float
+    decision: RecoveryDecision
+    error: str
+
+
+@attrs.frozen
+class StreamRecovering:
+    """The backoff ended: attempt ``attempt`` of ``max_attempts`` starts the query again now."""
+
+    name: str
+    pipe: str | None
+    attempt: int
+    max_attempts: int
+
+
+@attrs.frozen
+class StreamRecovered:
+    """The restarted run (``query_id`` / ``run_id``) proved healthy: ``batches`` micro-batches
+    (``healthy_by="batches"``) or ``tool.kindling.recovery.healthy-seconds`` without failing
+    (``healthy_by="seconds"``). ``attempts`` restarts of this crash loop it took, ``seconds`` from
+    the loop's first failure to now."""
+
+    name: str
+    pipe: str | None
+    query_id: str | None
+    run_id: str | None
+    attempts: int
+    seconds: float
+    batches: int
+    healthy_by: str
+
+
+@attrs.frozen
+class StreamRecoveryExhausted:
+    """A restart was wanted but the budget is spent (``attempts`` of ``max_attempts`` within the
+    window): the query is ``exhausted`` until an explicit start or restart."""
+
+    name: str
+    pipe: str | None
+    attempts: int
+    max_attempts: int
+    decision: RecoveryDecision
+    error: str
+
+
+@attrs.frozen
+class StreamRecoveryDeclined:
+    """The failure is not recovered: ``decision.action`` is give-up, alert-only, or a clean start
+    kindling cannot do yet; a permanent failure, or an adopted query kindling cannot start. The
+    query stays ``failed``."""
+
+    name: str
+    pipe: str | None
+    decision: RecoveryDecision
+    error: str
+
+
 _M = "StreamManager"
 BEFORE_START = SignalSpec("streaming.before_start", StreamStarting, doc="A streaming query is about to start (or restart).", emitter=_M)
 AFTER_START = SignalSpec("streaming.after_start", StreamStarted, doc="A streaming query's start() returned; it is running.", emitter=_M)
@@ -199,6 +285,33 @@ STOP_TIMEOUT_REACHED = SignalSpec(
     emitter=_M,
 )
 STATE_CHANGED = SignalSpec("streaming.state_changed", StreamStateChanged, doc="A managed streaming query changed state.", emitter=_M)
+RECOVERY_SCHEDULED = SignalSpec(
+    "streaming.recovery_scheduled",
+    StreamRecoveryScheduled,
+    doc="A failed streaming query will be restarted after a backoff (the recovery strategies decided so).",
+    emitter=_M,
+)
+RECOVERY_STARTED = SignalSpec(
+    "streaming.recovery_started", StreamRecovering, doc="A recovery's backoff ended; the failed query starts again now.", emitter=_M
+)
+RECOVERED = SignalSpec(
+    "streaming.recovered",
+    StreamRecovered,
+    doc="A restarted query proved healthy (`healthy-batches` micro-batches or `healthy-seconds` without failing).",
+    emitter=_M,
+)
+RECOVERY_EXHAUSTED = SignalSpec(
+    "streaming.recovery_exhausted",
+    StreamRecoveryExhausted,
+    doc="A failed query's recovery budget is spent; it stays `exhausted` until started again.",
+    emitter=_M,
+)
+RECOVERY_DECLINED = SignalSpec(
+    "streaming.recovery_declined",
+    StreamRecoveryDeclined,
+    doc="A failed query is not recovered (give up, alert only, permanent failure, clean start unavailable, adopted query).",
+    emitter=_M,
+)
 
 EMITS: tuple[SignalSpec, ...] = (
     BEFORE_START,
@@ -214,4 +327,9 @@ EMITS: tuple[SignalSpec, ...] = (
     AFTER_STOP,
     STOP_TIMEOUT_REACHED,
     STATE_CHANGED,
+    RECOVERY_SCHEDULED,
+    RECOVERY_STARTED,
+    RECOVERED,
+    RECOVERY_EXHAUSTED,
+    RECOVERY_DECLINED,
 )

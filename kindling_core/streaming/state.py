@@ -11,8 +11,10 @@ state                   meaning
 ``stopped``             terminated without error: stopped by kindling, by someone else, or a
                         bounded trigger (``availableNow``, ``once``) finished
 ``failed``              terminated with an exception, or ``start()`` raised
-``recovering``          a recovery strategy is bringing it back (failure recovery, issue 9)
-``exhausted``           recovery gave up (issue 9); only an explicit start or restart leaves it
+``recovering``          failed; a restart is scheduled after a backoff (a recovery strategy
+                        decided it, see :mod:`kindling_core.streaming.recovery`)
+``exhausted``           failed again and again: the recovery budget is spent; only an explicit
+                        start or restart leaves it
 ======================  =====================================================================
 
 Allowed moves are :data:`TRANSITIONS`. Every move is a compare-and-set on one
@@ -62,7 +64,10 @@ TRANSITIONS: Mapping[QueryState, frozenset[QueryState]] = MappingProxyType(
         # the stop finished, or the query failed while stopping
         S.STOPPING: frozenset({S.STOPPED, S.FAILED}),
         S.STOPPED: frozenset({S.STARTING}),
-        S.FAILED: frozenset({S.STARTING, S.RECOVERING, S.STOPPED}),
+        # start/restart; a recovery is scheduled; a stop cancels a recovery being decided; the
+        # recovery decision finds the budget spent (the query never re-enters recovering)
+        S.FAILED: frozenset({S.STARTING, S.RECOVERING, S.STOPPED, S.EXHAUSTED}),
+        # the backoff ended (restart), or a stop during the backoff
         S.RECOVERING: frozenset({S.STARTING, S.EXHAUSTED, S.STOPPED}),
         S.EXHAUSTED: frozenset({S.STARTING, S.STOPPED}),
     }

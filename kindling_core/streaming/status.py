@@ -6,6 +6,10 @@ idle and termination events) plus the query's own ``status`` (``message``,
 ``isDataAvailable``, ``isTriggerActive``), read without running a Spark job. Values are as of
 ``taken_at``; nothing in a snapshot changes afterwards.
 
+The recovery fields (``failures`` ... ``next_attempt_at``) describe the last failure, how it was
+classified and what the recovery decided (see :mod:`kindling_core.streaming.recovery`); they
+keep describing it after a recovery, until the next failure.
+
 Rates and batch figures describe the *last finished micro-batch*; they are ``0`` / ``None``
 before the first one. ``sources`` carries each source's start, end and latest available offsets
 (Spark's JSON text): a source whose ``end_offset`` differs from its ``latest_offset`` is behind.
@@ -85,6 +89,31 @@ class QueryStatus:
     stop_timed_out: bool = False
     """The last stop gave up waiting: ``isActive`` is false, but Spark's execution thread may
     still be running (it finishes its current batch, or is stuck in it)."""
+    failures: int = 0
+    """How many times the query failed (ended with an exception, or a start raised)."""
+    recoveries: int = 0
+    """How many recoveries succeeded (a restarted run proved healthy)."""
+    recovery_attempts: int = 0
+    """Recovery restarts made within ``tool.kindling.recovery.window-seconds``, in the budget pool
+    of the last failure's kind (``unknown`` failures have a pool of their own)."""
+    recovery_limit: int = 0
+    """The budget of that pool (``max-attempts``, or ``unknown-max-attempts`` for ``unknown``)."""
+    classification: str | None = None
+    """The last failure's kind (``transient``, ``permanent``, ``checkpoint``, ``conflict``,
+    ``unknown``); ``None`` before any failure."""
+    classifier: str | None = None
+    """The failure classifier that decided it."""
+    classification_reason: str | None = None
+    """Why the classifier decided so."""
+    recovery_action: str | None = None
+    """What the recovery decided about the last failure (``restart``, ``clean-start``,
+    ``alert-only``, ``give-up``)."""
+    recovery_strategy: str | None = None
+    """The recovery strategy that decided (empty: the core's own rule)."""
+    recovery_reason: str | None = None
+    """Why (the strategy's reason, or the core's: permanent, budget spent, adopted query...)."""
+    next_attempt_at: float | None = None
+    """When the pending recovery restarts the query (epoch seconds; ``None`` unless ``recovering``)."""
 
     @property
     def active(self) -> bool:
