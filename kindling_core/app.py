@@ -25,7 +25,7 @@ from kindling_core.signals import ReceiverFailure, SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.execution import RunResult
-    from kindling_core.items import FailureClassifier
+    from kindling_core.items import FailureClassifier, RecoveryStrategy
     from kindling_core.model import Catalog, Entity
     from kindling_core.planning import ExecutionPlan, Planner
     from kindling_core.streaming.manager import StreamManager
@@ -264,6 +264,13 @@ class App:
         plugin that provided it, as :func:`~kindling_core.recovery.classify_failure` takes them."""
         return self.registry.family("failure-classifiers").attributed()
 
+    def recovery_strategies(self) -> tuple[Provided[RecoveryStrategy], ...]:
+        """The recovery-strategy chain every classified failure goes through, batch pipes in
+        :meth:`run` and streaming queries in :attr:`streams` alike: the active strategies in
+        effective order (``[tool.kindling.recovery]`` ``order`` and ``disable``), each with the
+        plugin that provided it, as :func:`~kindling_core.recovery.decide_recovery` takes them."""
+        return self.registry.family("recovery-strategies").attributed()
+
     def use_spark(self, spark: Any) -> App:
         """Run on ``spark`` instead of creating a session (returns the app, for chaining)."""
         self._spark = spark
@@ -299,7 +306,7 @@ class App:
         :class:`~kindling_core.execution.RunInterrupted` carrying the partial result.
         """
         from kindling_core.config import with_arguments
-        from kindling_core.execution import ExecutorSettings, FailurePolicy, GenerationExecutor, RetryPolicy
+        from kindling_core.execution import ExecutorSettings, GenerationExecutor
 
         # the arguments override [tool.kindling.execution], checked by the same rules (a bad
         # one is a ConfigError naming it, e.g. app.run(timeout_seconds=...))
@@ -312,12 +319,7 @@ class App:
             max_retries=max_retries,
             concurrency=concurrency,
         ).execution
-        settings = ExecutorSettings(
-            on_failure=FailurePolicy(execution.on_failure),
-            retry=RetryPolicy.from_config(execution),
-            timeout_seconds=execution.timeout_seconds,
-            concurrency=execution.concurrency,
-        )
+        settings = ExecutorSettings.from_config(execution, self.config.recovery)
         plan = self.plan(strategy=strategy, pipes=pipes).for_bounded_run()
         declared = self.catalog.pipes
         if not dry_run:
@@ -345,6 +347,7 @@ class App:
             signals=self.signals,
             errors=self.errors,
             classifiers=self.failure_classifiers(),
+            strategies=self.recovery_strategies(),
         )
         return executor.run(plan, declared, settings, dry_run=dry_run, downstream=graph.descendants)
 

@@ -1,4 +1,4 @@
-"""Running plans: the generation executor, failure policies, retries and run results.
+"""Running plans: the generation executor, failure policies and run results.
 
 Pure Python; the Spark side is :mod:`kindling_core.spark.runner`.
 """
@@ -10,7 +10,7 @@ from kindling_core.execution.errors import (
     RunInterrupted,
 )
 from kindling_core.execution.executor import ExecutorSettings, GenerationExecutor, classify_failure
-from kindling_core.execution.policy import FailurePolicy, RetryPolicy
+from kindling_core.execution.policy import FailurePolicy
 from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
 from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
 
@@ -24,7 +24,6 @@ __all__ = [
     "PipeRunner",
     "PipeStatus",
     "PipeTimeoutError",
-    "RetryPolicy",
     "RunFailedError",
     "RunInterrupted",
     "RunResult",

@@ -16,11 +16,17 @@ Semantics (sequential within a generation by default, as `docs/design/concurrenc
   cancels the running attempts' Spark jobs from a watcher thread, records them as cancelled,
   starts nothing new and raises :class:`RunInterrupted` with the partial result; a second
   press raises ``KeyboardInterrupt`` at once;
-* a failed attempt is classified by the failure-classifier chain (:func:`classify_failure`);
-  the deciding :class:`~kindling_core.items.Classification` (kind, classifier, reason) is
-  carried by ``pipe.run_failed``, the error event and the pipe's outcome; only ``transient``
-  failures are retried, up to ``max_retries`` times with exponential backoff and jitter;
-  timeouts are never retried;
+* a failed attempt goes the way every failure goes (:mod:`kindling_core.recovery`): the
+  failure-classifier chain classifies it (:func:`classify_failure`), then the recovery-strategy
+  chain decides (:func:`~kindling_core.recovery.decide_recovery`), given the retries this pipe
+  already made in this run in the pool of the failure's kind (``max_retries``, or
+  ``unknown_max_attempts`` for ``unknown`` failures) and the run's :class:`Backoff`. The pipe
+  is retried exactly when the decision is a restart within that budget, after the deciding
+  strategy's delay (by default ``restart-with-backoff``: transient, conflict and unknown
+  failures, full jitter); permanent failures never are, and a timed-out pipe is never retried
+  (its Spark jobs may still be running). The :class:`~kindling_core.items.Classification` and
+  the :class:`~kindling_core.recovery.RecoveryDecision` are carried by ``pipe.run_failed``, the
+  error event and (the classification) the pipe's outcome;
 * after a pipe fails for good, the failure policy decides what else runs
   (:class:`~kindling_core.execution.policy.FailurePolicy`);
 * every failed attempt is given to the error handlers (context: run id, attempt,
@@ -38,16 +44,27 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from kindling_core.config import ExecutionConfig, RecoveryConfig
 from kindling_core.errorhandling import ErrorReporter
 from kindling_core.execution import signals as sig
 from kindling_core.execution.errors import PipeTimeoutError, RunInterrupted
 from kindling_core.execution.interrupts import InterruptGate, cooperative_interrupts
-from kindling_core.execution.policy import FailurePolicy, RetryPolicy
+from kindling_core.execution.policy import FailurePolicy
 from kindling_core.execution.result import PipeOutcome, PipeStatus, RunResult
 from kindling_core.execution.runner import AttemptContext, PipeRunner, job_tag
-from kindling_core.items import FailureClassifier, FailureContext, FailureKind
+from kindling_core.items import (
+    Classification,
+    FailureClassifier,
+    FailureContext,
+    RecoveryAction,
+    RecoveryActionKind,
+    RecoveryContext,
+    RecoveryStrategy,
+)
 from kindling_core.plugins.registry import Provided
-from kindling_core.recovery.chain import UNDECIDED, classify_failure
+from kindling_core.recovery.backoff import Backoff
+from kindling_core.recovery.budget import RecoveryBudget
+from kindling_core.recovery.chain import UNDECIDED, RecoveryDecision, classify_failure, decide_recovery
 from kindling_core.signals import SignalBus
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,16 +74,38 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["GenerationExecutor", "ExecutorSettings", "classify_failure", "UNDECIDED"]
 
 
+_EXECUTION = ExecutionConfig()
+_RECOVERY = RecoveryConfig()
+
+
 @attrs.frozen
 class ExecutorSettings:
-    """Run settings (from ``[tool.kindling.execution]`` and ``app.run`` arguments)."""
+    """Run settings (from ``[tool.kindling.execution]``, ``unknown-max-attempts`` of
+    ``[tool.kindling.recovery]`` and ``app.run`` arguments; :meth:`from_config`)."""
 
     on_failure: FailurePolicy = FailurePolicy.FAIL_FAST
-    retry: RetryPolicy = RetryPolicy()
+    max_retries: int = _EXECUTION.max_retries
+    """Retries a pipe may make in one run for failures other than ``unknown``."""
+    unknown_max_attempts: int = _RECOVERY.unknown_max_attempts
+    """Retries a pipe may make in one run for ``unknown`` failures (a pool of its own)."""
+    backoff: Backoff = Backoff(_EXECUTION.retry_backoff_seconds, _EXECUTION.retry_backoff_max_seconds)
+    """The backoff recovery strategies read (``context.backoff``)."""
     timeout_seconds: float = 0.0
     cancel_grace_seconds: float = 60.0
     concurrency: int = 1
     cooperative_interrupts: bool = True
+
+    @classmethod
+    def from_config(cls, execution: ExecutionConfig, recovery: RecoveryConfig) -> ExecutorSettings:
+        """The settings ``[tool.kindling.execution]`` and ``[tool.kindling.recovery]`` describe."""
+        return cls(
+            on_failure=FailurePolicy(execution.on_failure),
+            max_retries=execution.max_retries,
+            unknown_max_attempts=recovery.unknown_max_attempts,
+            backoff=Backoff(execution.retry_backoff_seconds, execution.retry_backoff_max_seconds),
+            timeout_seconds=execution.timeout_seconds,
+            concurrency=execution.concurrency,
+        )
 
 
 @attrs.define
@@ -142,11 +181,13 @@ class GenerationExecutor:
         signals: SignalBus,
         errors: ErrorReporter,
         classifiers: Sequence[FailureClassifier | Provided[FailureClassifier]],
+        strategies: Sequence[RecoveryStrategy | Provided[RecoveryStrategy]] = (),
     ) -> None:
         self._runner = runner
         self._signals = signals
         self._errors = errors
         self._classifiers = tuple(classifiers)
+        self._strategies = tuple(strategies)
         self._emit = {spec.name: signals.bound(spec) for spec in sig.EMITS}
 
     def _signal(self, spec: Any, payload: Any) -> None:
@@ -312,6 +353,9 @@ class GenerationExecutor:
     def _run_pipe(self, run: _Run, generation: int, pipe: Pipe) -> PipeOutcome:
         settings = run.settings
         started = time.perf_counter()
+        retries = RecoveryBudget(  # this pipe's retries in this run; they never age out
+            settings.max_retries, 0, unknown_max_attempts=settings.unknown_max_attempts
+        )
         attempt = 0
         while True:
             attempt += 1
@@ -349,18 +393,16 @@ class GenerationExecutor:
                 )
                 run.outcomes[pipe.id] = outcome
                 raise error
-            classification = classify_failure(
-                self._classifiers, FailureContext.of(error, source="pipe", subject=pipe.id, attempt=attempt), self._errors
-            )
+            failure = FailureContext.of(error, source="pipe", subject=pipe.id, attempt=attempt)
+            classification = classify_failure(self._classifiers, failure, self._errors)
             timed_out = isinstance(error, PipeTimeoutError)
-            will_retry = (
-                not timed_out
-                and classification.kind is FailureKind.TRANSIENT
-                and attempt <= settings.retry.max_retries
-            )
+            decision = self._decide(failure, classification, retries, settings, timed_out)
+            will_retry = decision.retry
             self._signal(
                 sig.PIPE_FAILED,
-                sig.PipeFailed(run.run_id, pipe.id, generation, attempt, attempt_duration, error, classification, will_retry),
+                sig.PipeFailed(
+                    run.run_id, pipe.id, generation, attempt, attempt_duration, error, classification, will_retry, decision
+                ),
             )
             self._errors.report(
                 error,
@@ -372,6 +414,11 @@ class GenerationExecutor:
                 classification=classification.kind.value,
                 classifier=classification.classifier,
                 classification_reason=classification.reason,
+                action=decision.action.kind.value,
+                strategy=decision.action.strategy,
+                reason=decision.action.reason,
+                retries=decision.attempt - 1,
+                max_retries=decision.max_attempts,
             )
             if not will_retry:
                 status = PipeStatus.TIMED_OUT if timed_out else PipeStatus.FAILED
@@ -379,9 +426,38 @@ class GenerationExecutor:
                     pipe.id, status, generation, time.perf_counter() - started, attempt,
                     error=error, classification=classification, output=pipe.output,
                 )
-            delay = settings.retry.delay(attempt)
-            self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error))
+            retries.spend(classification.kind)
+            delay = decision.action.delay_seconds
+            self._signal(sig.PIPE_RETRY, sig.PipeRetry(run.run_id, pipe.id, attempt + 1, delay, error, decision))
             run.gate.wait(delay)  # a backoff ends early on Ctrl-C; the next attempt then does not start
+
+    def _decide(
+        self,
+        failure: FailureContext,
+        classification: Classification,
+        retries: RecoveryBudget,
+        settings: ExecutorSettings,
+        timed_out: bool,
+    ) -> RecoveryDecision:
+        """The recovery decision for a failed attempt, judged against the pipe's retries in the
+        pool of the failure's kind. A timed-out attempt is not put to the strategies: its Spark
+        jobs may still be running, so it is never retried."""
+        kind = classification.kind
+        if timed_out:
+            return RecoveryDecision(
+                RecoveryAction(RecoveryActionKind.GIVE_UP, "a timed-out pipe is never retried (its Spark jobs may still be running)"),
+                classification,
+                attempt=retries.attempts(kind) + 1,
+                max_attempts=retries.limit(kind),
+            )
+        context = RecoveryContext(
+            failure,
+            classification,
+            attempts_so_far=retries.attempts(kind),
+            max_attempts=retries.limit(kind),
+            backoff=settings.backoff,
+        )
+        return decide_recovery(self._strategies, context, self._errors)
 
     def _attempt(self, pipe: Pipe, context: AttemptContext, settings: ExecutorSettings) -> BaseException | None:
         """Run one attempt; return its exception (or None).

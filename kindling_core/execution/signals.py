@@ -12,6 +12,7 @@ from __future__ import annotations
 import attrs
 
 from kindling_core.items import Classification
+from kindling_core.recovery.chain import RecoveryDecision
 from kindling_core.signals import SignalSpec
 
 __all__ = [
@@ -75,7 +76,9 @@ class PipeFinished:
 @attrs.frozen
 class PipeFailed:
     """A pipe attempt failed; ``classification`` is how the failure-classifier chain classified
-    it (kind, deciding classifier, reason), which decided ``will_retry``."""
+    it (kind, deciding classifier, reason) and ``decision`` what the recovery-strategy chain
+    made of it (``decision.action``: kind, deciding strategy, reason, delay), which decided
+    ``will_retry``."""
 
     run_id: str
     pipe_id: str
@@ -85,11 +88,22 @@ class PipeFailed:
     error: BaseException = attrs.field(eq=False)
     classification: Classification
     will_retry: bool
+    decision: RecoveryDecision
 
     @property
     def kind(self) -> str:
         """The failure kind's value (``"transient"``): ``classification.kind.value``."""
         return self.classification.kind.value
+
+    @property
+    def action(self) -> str:
+        """The recovery action's value (``"restart"``, ``"give-up"``...): ``decision.action.kind.value``."""
+        return self.decision.action.kind.value
+
+    @property
+    def strategy(self) -> str:
+        """The recovery strategy that decided (empty: the core's own rule): ``decision.action.strategy``."""
+        return self.decision.action.strategy
 
 
 @attrs.frozen
@@ -102,11 +116,20 @@ class PipeSkipped:
 
 @attrs.frozen
 class PipeRetry:
+    """A failed pipe will run again after ``delay`` seconds, as ``decision`` (a restart by
+    ``decision.action.strategy``) decided."""
+
     run_id: str
     pipe_id: str
     next_attempt: int
     delay: float
     error: BaseException = attrs.field(eq=False)
+    decision: RecoveryDecision
+
+    @property
+    def strategy(self) -> str:
+        """The recovery strategy that asked for the retry: ``decision.action.strategy``."""
+        return self.decision.action.strategy
 
 
 _E = "GenerationExecutor"
@@ -125,7 +148,12 @@ PIPE_FAILED = SignalSpec(
     "pipe.run_failed", PipeFailed, doc="A pipe attempt failed (will_retry tells whether another attempt follows).", emitter=_E
 )
 PIPE_SKIPPED = SignalSpec("pipe.skipped", PipeSkipped, doc="A pipe was not run (upstream failure or fail-fast stop).", emitter=_E)
-PIPE_RETRY = SignalSpec("pipe.retry_scheduled", PipeRetry, doc="A transient failure will be retried after a backoff delay.", emitter=_E)
+PIPE_RETRY = SignalSpec(
+    "pipe.retry_scheduled",
+    PipeRetry,
+    doc="A failed pipe will be retried after a backoff delay (a recovery strategy restarts it).",
+    emitter=_E,
+)
 
 EMITS: tuple[SignalSpec, ...] = (
     RUN_BEFORE,

@@ -225,15 +225,16 @@ def test_config_classes_built_in_code_are_checked_by_the_same_rules(build, path:
     assert str(info.value).startswith(f"{path} must be ")
 
 
-def test_retry_policy_takes_its_limits_from_the_configuration() -> None:
-    from kindling_core.execution import RetryPolicy
+def test_executor_settings_take_retries_and_backoff_from_the_configuration() -> None:
+    from kindling_core.config import RecoveryConfig
+    from kindling_core.execution import ExecutorSettings
 
+    execution = ExecutionConfig(max_retries=4, retry_backoff_seconds=0.5, retry_backoff_max_seconds=8)
+    settings = ExecutorSettings.from_config(execution, RecoveryConfig(unknown_max_attempts=0))
+    assert (settings.max_retries, settings.unknown_max_attempts) == (4, 0)
+    assert (settings.backoff.base, settings.backoff.cap) == (0.5, 8.0)
     with pytest.raises(ConfigError, match=r"tool\.kindling\.execution\.max-retries must be an integer >= 0, got -1"):
-        RetryPolicy(max_retries=-1)
-    with pytest.raises(ConfigError, match=r"retry-backoff-max-seconds must be >= tool\.kindling\.execution\.retry-backoff-seconds"):
-        RetryPolicy(base=10, max_delay=1)
-    policy = RetryPolicy(max_retries=5000, base=1, max_delay=30, random=lambda: 1.0)
-    assert policy.delay(5000) == 30.0  # many retries never overflow the doubling
+        ExecutionConfig(max_retries=-1)
 
 
 def test_failure_policy_parse_uses_the_configuration_rule() -> None:

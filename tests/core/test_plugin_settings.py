@@ -13,7 +13,7 @@ import pytest
 
 from kindling_core import ErrorHandler, ExecutionStrategy
 from kindling_core.errors import ConfigError, SettingsError, UnknownNameError
-from kindling_core.plugin import Classification, FailureContext, FailureKind, RecoveryContext, Setting
+from kindling_core.plugin import Classification, FailureContext, FailureKind, RecoveryActionKind, RecoveryContext, Setting
 from kindling_core.plugins import PluginStatus, load_plugins
 from kindling_core.testing import FakeEntryPoint, make_app, make_config, make_registry, plugin_from
 
@@ -244,14 +244,17 @@ def test_a_table_named_after_the_distribution_configures_the_plugin() -> None:
     assert f"plugin 'acme' is configured twice: [{ACME}] and [{ACME}-kindling]" in str(info.value)
 
 
-def test_the_builtin_recovery_plugin_declares_its_backoff_settings() -> None:
-    registry = make_registry(config={"settings": {"recovery": {"backoff-seconds": 3}}})
-    assert dict(registry.settings_for("recovery")) == {"backoff-seconds": 3.0, "backoff-max-seconds": 300.0}
-    restart = registry.family("recovery-strategies").get("restart-with-backoff")
+def test_the_builtin_recovery_plugin_declares_its_alert_only_setting() -> None:
+    registry = make_registry(config={"settings": {"recovery": {"alert-only": ["p"]}}})
+    assert dict(registry.settings_for("recovery")) == {"alert-only": ("p",)}
+    alert_only = registry.family("recovery-strategies").get("alert-only")
     failure = FailureContext.of(ConnectionError("reset"), source="pipe", subject="p", attempt=1)
-    action = restart.decide(RecoveryContext(failure, Classification(FailureKind.TRANSIENT, "reset"), attempts_so_far=1))
-    assert action.delay_seconds == 6.0  # 3 * 2**1: the configured base took effect
+    action = alert_only.decide(RecoveryContext(failure, Classification(FailureKind.TRANSIENT, "reset")))
+    assert action.kind is RecoveryActionKind.ALERT_ONLY  # the configured name took effect
     with pytest.raises(SettingsError) as info:
-        make_registry(config={"settings": {"recovery": {"backoff-max-secs": 10}}})
-    assert str(info.value).startswith("tool.kindling.settings.recovery.backoff-max-secs is not a setting")
-    assert "Did you mean 'backoff-max-seconds'" in str(info.value)
+        make_registry(config={"settings": {"recovery": {"alert-onyl": ["p"]}}})
+    assert str(info.value).startswith("tool.kindling.settings.recovery.alert-onyl is not a setting")
+    assert "Did you mean 'alert-only'" in str(info.value)
+    with pytest.raises(SettingsError) as info:  # the backoff moved to [tool.kindling.recovery]
+        make_registry(config={"settings": {"recovery": {"backoff-seconds": 3}}})
+    assert str(info.value).startswith("tool.kindling.settings.recovery.backoff-seconds is not a setting")

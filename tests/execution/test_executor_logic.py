@@ -121,7 +121,8 @@ def test_transient_errors_are_retried_with_backoff_and_permanent_ones_are_not() 
     a = result.outcome("p.a")
     assert a.status is PipeStatus.SUCCEEDED and a.attempts == 3
     assert [r.next_attempt for r in retries] == [2, 3]
-    assert 0.01 <= retries[0].delay <= 0.02 and 0.02 <= retries[1].delay <= 0.04
+    assert [r.strategy for r in retries] == ["restart-with-backoff"] * 2
+    assert 0 <= retries[0].delay <= 0.02 and 0 <= retries[1].delay <= 0.04  # full jitter under the doubling ceiling
     e = result.outcome("p.e")
     assert e.status is PipeStatus.FAILED and e.attempts == 1 and e.classification.kind is FailureKind.PERMANENT
 
