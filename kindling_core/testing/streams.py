@@ -9,7 +9,7 @@ Spark does; stopping reports ``QueryTerminated``. Tests drive the rest::
     streams = StreamManager(app, driver=driver)
     streams.start()
     driver.progress("kindling_silver_orders", rows=10)   # a finished micro-batch
-    driver.fail("kindling_silver_orders", "boom")        # the query dies with an exception
+    driver.fail("kindling_silver_orders", "boom")        # the query dies with an exception (Spark's text)
     driver.kill("kindling_silver_orders")                # dies and the listener never hears of it
 
 ``start_gate`` / ``stop_gate`` (``threading.Event``) hold starts / stops until set, to test
@@ -44,6 +44,7 @@ class FakeQuery:
         self.name = name
         self.isActive = True
         self.failure: str | None = None
+        self.error_class: str | None = None
         self.trigger_active = False
         self.progress: ProgressSnapshot | None = None
         self.batches = itertools.count()
@@ -126,7 +127,7 @@ class FakeStreamDriver:
         return bool(query.isActive)
 
     def exception(self, query: Any) -> tuple[str, str | None] | None:
-        return (query.failure, None) if query.failure else None
+        return (query.failure, query.error_class) if query.failure else None
 
     def status(self, query: Any) -> RuntimeStatus:
         return RuntimeStatus("Processing new data" if query.trigger_active else "Waiting for data to arrive", False, query.trigger_active)
@@ -174,20 +175,22 @@ class FakeStreamDriver:
         query = self.queries[name]
         self._report(QueryIdle(query.id, query.runId, time.time()))
 
-    def fail(self, name: str, message: str, *, report: bool = True) -> None:
-        """The query dies with ``message`` (the listener hears of it unless ``report=False``)."""
-        self._end(self.queries[name], message, report=report)
+    def fail(self, name: str, message: str, *, report: bool = True, error_class: str | None = None) -> None:
+        """The query dies with ``message``, Spark's text of the failure, and ``error_class``
+        (the listener hears of it unless ``report=False``)."""
+        self._end(self.queries[name], message, report=report, error_class=error_class)
 
     def kill(self, name: str) -> None:
         """The query ends cleanly and the listener never hears of it (a dropped event)."""
         self._end(self.queries[name], None, report=False)
 
-    def _end(self, query: FakeQuery, failure: str | None, *, report: bool) -> None:
+    def _end(self, query: FakeQuery, failure: str | None, *, report: bool, error_class: str | None = None) -> None:
         was_active = query.isActive or self.stop_gate is not None
         query.isActive = False
-        query.failure = failure
+        query.failure, query.error_class = failure, error_class
         if report and was_active:
-            self._report(QueryTerminated(query.id, query.runId, exception=failure, timestamp=time.time()))
+            event = QueryTerminated(query.id, query.runId, exception=failure, error_class=error_class, timestamp=time.time())
+            self._report(event)
 
     def _report(self, event: StreamEvent) -> None:
         put = self.put
