@@ -227,9 +227,10 @@ def test_progress_and_idle_events_feed_status_and_signals(streams: StreamManager
 def test_a_query_that_dies_is_failed_with_its_error(streams: StreamManager, driver: FakeStreamDriver) -> None:
     seen = record(streams._app, sig.QUERY_TERMINATED, sig.QUERY_FAILED)
     streams.start()
-    driver.fail("kindling_orders", "[STREAM_FAILED] Query terminated with exception: disk full")
+    # a permanent failure: never restarted (recovery: tests/streaming/test_stream_recovery.py)
+    driver.fail("kindling_orders", "[STREAM_FAILED] Query terminated with exception: [TABLE_OR_VIEW_NOT_FOUND] lake.prices")
     wait_until(lambda: streams.query_status("orders").state is S.FAILED)
-    assert "disk full" in streams.query_status("orders").last_error
+    assert "TABLE_OR_VIEW_NOT_FOUND" in streams.query_status("orders").last_error
     wait_until(lambda: len(seen) == 2)
     assert {name for name, _ in seen} == {"streaming.query_terminated", "streaming.query_failed"}
     assert seen[0][1].source == "listener" and seen[0][1].requested is False
@@ -260,9 +261,9 @@ def test_the_watchdog_notices_a_query_that_ended_without_an_event(tmp_path: Path
         seen = record(streams._app, sig.QUERY_TERMINATED)
         streams.start()
         driver.kill("kindling_sales")
-        driver.fail("kindling_orders", "executor lost", report=False)
+        driver.fail("kindling_orders", "[UNRESOLVED_COLUMN] price", report=False)  # permanent: stays failed
         wait_until(lambda: streams.query_status("sales").state is S.STOPPED and streams.query_status("orders").state is S.FAILED)
-        assert streams.query_status("orders").last_error == "executor lost"
+        assert streams.query_status("orders").last_error == "[UNRESOLVED_COLUMN] price"
         wait_until(lambda: len(seen) == 2)
         assert {p.source for _, p in seen} == {"watchdog"}
 
