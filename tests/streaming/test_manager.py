@@ -227,7 +227,7 @@ def test_progress_and_idle_events_feed_status_and_signals(streams: StreamManager
 def test_a_query_that_dies_is_failed_with_its_error(streams: StreamManager, driver: FakeStreamDriver) -> None:
     seen = record(streams._app, sig.QUERY_TERMINATED, sig.QUERY_FAILED)
     streams.start()
-    # a permanent failure: never restarted (recovery: tests/streaming/test_stream_recovery.py)
+    # a permanent failure: never restarted (recovery: tests/streaming/test_manager_recovery.py)
     driver.fail("kindling_orders", "[STREAM_FAILED] Query terminated with exception: [TABLE_OR_VIEW_NOT_FOUND] lake.prices")
     wait_until(lambda: streams.query_status("orders").state is S.FAILED)
     assert "TABLE_OR_VIEW_NOT_FOUND" in streams.query_status("orders").last_error
