@@ -16,11 +16,16 @@ Threads (see ``docs/design/streaming.md``):
 * one **consumer** thread (``kindling-streams-events``) takes events off the queue, updates
   the per-query records and emits the progress, idle and termination signals;
 * the **watchdog** thread (:mod:`kindling_core.streaming.watchdog`) polls the running queries
-  and reports into the same queue (lost terminations and progress) or through :meth:`stalled`.
+  and reports into the same queue (lost terminations and progress) or through :meth:`stalled`;
+* a failure nobody asked for is judged where it is noticed (the consumer) and, when a restart
+  is decided, one short-lived **recovery** thread per query (``kindling-recover-<key>``) waits
+  out the backoff, starts the query again and confirms its health
+  (:mod:`kindling_core.streaming.recovery`).
 
 Locks: ``_lock`` guards the records' fields and the id maps, each cell has its own lock for
 the compare-and-set; neither is ever held across a driver call (py4j, Spark Connect) or a
-signal emit. Signal receivers run on the thread that emits, never on Spark's listener thread,
+signal emit. ``_changed`` (a condition) wakes waiters on state moves and on progress of a run
+being confirmed healthy; its waiters' predicates take ``_lock`` (the one nesting). Signal receivers run on the thread that emits, never on Spark's listener thread,
 and the signal bus isolates their failures.
 """
 
