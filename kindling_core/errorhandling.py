@@ -15,8 +15,8 @@ an exception it raises, or a return value the core cannot use, becomes a
 :class:`~kindling_core.errors.PluginItemError` naming the item, its family, its plugin,
 distribution and version and what the core was doing; it is given to the error handlers
 (source ``plugin-item``, subject the item name) and the caller goes on with the rest of the
-chain. Failure classifiers and cache heuristics run through it; so should recovery strategies
-and change detectors. (The selected execution strategy cannot be skipped: the planner raises
+chain. Failure classifiers, recovery strategies and cache heuristics run through it; so should
+change detectors. (The selected execution strategy cannot be skipped: the planner raises
 a :class:`~kindling_core.planning.StrategyError` naming it instead.)
 """
 

@@ -80,8 +80,7 @@ def alert_only_names(settings: Mapping[str, Any]) -> frozenset[str]:
     bad = [name for name in names if not isinstance(name, str) or not name.strip()]
     if bad:
         raise SettingsError(
-            f"tool.kindling.settings.recovery.alert-only must list pipe ids and streaming query names "
-            f"(non-empty strings), got {bad[0]!r}",
+            f"tool.kindling.settings.recovery.alert-only must list pipe ids and streaming query names (non-empty strings), got {bad[0]!r}",
             plugin="recovery",
             key="alert-only",
             remedy='write the names as strings, e.g. alert-only = ["silver.orders"]',

@@ -62,9 +62,7 @@ def classify_failure(
     during = f"classifying the failure of {context.source} {context.subject!r} (attempt {context.attempt})"
     for entry in classifiers:
         classifier: FailureClassifier = entry.item if isinstance(entry, Provided) else entry
-        answer = call_plugin_item(
-            errors, entry, classifier.classify, context, during=during, accept=_classification_or_none
-        )
+        answer = call_plugin_item(errors, entry, classifier.classify, context, during=during, accept=_classification_or_none)
         if answer is not SKIPPED and answer is not None:
             return answer if answer.classifier else attrs.evolve(answer, classifier=classifier.name)
     return UNDECIDED

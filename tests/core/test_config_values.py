@@ -44,6 +44,15 @@ BAD_VALUES = [
     ('[tool.kindling.cache]\norder = ["Shared Consumers"]', "tool.kindling.cache.order[0]", "Did you mean 'shared-consumers'?"),
     ('[tool.kindling.failure-classifiers]\ndisable = ["SPARK"]', "tool.kindling.failure-classifiers.disable[0]", "an item name"),
     ("[tool.kindling.recovery]\norder = [1]", "tool.kindling.recovery.order[0]", "must be a string"),
+    ("[tool.kindling.recovery]\nmax-attempts = -1", "tool.kindling.recovery.max-attempts", "an integer >= 0"),
+    ("[tool.kindling.recovery]\nunknown-max-attempts = 0.5", "tool.kindling.recovery.unknown-max-attempts", "an integer >= 0"),
+    ("[tool.kindling.recovery]\nhealthy-batches = 0", "tool.kindling.recovery.healthy-batches", "an integer >= 1"),
+    ("[tool.kindling.recovery]\nwindow-seconds = inf", "tool.kindling.recovery.window-seconds", "got inf"),
+    (
+        "[tool.kindling.recovery]\nbackoff-seconds = 10\nbackoff-max-seconds = 5",
+        "tool.kindling.recovery.backoff-max-seconds",
+        ">= tool.kindling.recovery.backoff-seconds (10.0), got 5.0",
+    ),
     ('[tool.kindling.error-handlers]\norder = "log"', "tool.kindling.error-handlers.order", "an array of strings"),
     ('[tool.kindling.change-detectors]\ndefault = "Version Poll"', "tool.kindling.change-detectors.default", "Did you mean 'version-poll'"),
     ('[tool.kindling.execution]\non-failure = "bogus"', "tool.kindling.execution.on-failure", "one of fail_fast, continue, skip_"),
@@ -122,6 +131,7 @@ def test_unquoted_dotted_spark_key_gets_the_quoted_form_as_remedy(tmp_path: Path
         ("[tool.kindling.spark]\nshuffle-partition = 5", "tool.kindling.spark.shuffle-partition", "Did you mean 'shuffle-partitions'?"),
         ('[tool.kindling.change-detectors]\ndefualt = "x"', "tool.kindling.change-detectors.defualt", "Did you mean 'default'?"),
         ('[tool.kindling]\nstrategi = "batch"', "tool.kindling.strategi", "Did you mean 'strategy'?"),
+        ("[tool.kindling.recovery]\nwindow-second = 60", "tool.kindling.recovery.window-second", "Did you mean 'window-seconds'?"),
     ],
 )
 def test_unknown_key_has_one_message_shape(tmp_path: Path, body: str, path: str, hint: str) -> None:
