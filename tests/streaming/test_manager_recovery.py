@@ -108,8 +108,23 @@ class Harness:
 
         wait_until(done)
 
+    def start_feed(self) -> tuple[StreamManager, FakeStreamDriver]:
+        """Register the query ``feed`` and start it."""
+        self.streams.register("feed", lambda: None)
+        self.streams.start()
+        return self.streams, self.driver
+
     def recover_threads(self) -> list[str]:
         return [t.name for t in threading.enumerate() if t.name.startswith("kindling-recover-")]
+
+
+def pending_recovery(tmp_path: Path) -> Harness:
+    """``feed`` failed and waits out a 30 s backoff."""
+    harness = Harness(tmp_path, {"backoff-seconds": 30, "backoff-max-seconds": 30})
+    harness.start_feed()
+    harness.driver.fail("feed", TRANSIENT)
+    wait_until(lambda: harness.state("feed") is S.RECOVERING)
+    return harness
 
 
 @pytest.fixture
@@ -192,9 +207,7 @@ def test_a_permanent_failure_is_declined_reported_once_and_left_failed(harness: 
 
 def test_a_crash_loop_exhausts_the_budget_once_and_is_not_restarted_again(tmp_path: Path) -> None:
     harness = Harness(tmp_path, {"max-attempts": 2, "healthy-batches": 3})
-    streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
+    streams, driver = harness.start_feed()
     for starts in (2, 3):  # fails right after every restart, before it proved healthy
         driver.fail("feed", TRANSIENT)
         wait_until(lambda starts=starts: driver.starts["feed"] == starts and harness.state("feed") is S.RUNNING)
@@ -221,9 +234,7 @@ def test_a_crash_loop_exhausts_the_budget_once_and_is_not_restarted_again(tmp_pa
 
 def test_an_unknown_failure_gets_the_small_budget_of_its_own(tmp_path: Path) -> None:
     harness = Harness(tmp_path, {"unknown-max-attempts": 1, "healthy-batches": 3})
-    streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
+    streams, driver = harness.start_feed()
     driver.fail("feed", UNKNOWN)
     wait_until(lambda: driver.starts["feed"] == 2 and harness.state("feed") is S.RUNNING)
     assert harness.payload("recovery_scheduled").max_attempts == 1
@@ -238,12 +249,8 @@ def test_an_unknown_failure_gets_the_small_budget_of_its_own(tmp_path: Path) -> 
 
 
 def test_a_stop_during_the_backoff_wins(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, {"backoff-seconds": 30, "backoff-max-seconds": 30})
+    harness = pending_recovery(tmp_path)
     streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
-    driver.fail("feed", TRANSIENT)
-    wait_until(lambda: harness.state("feed") is S.RECOVERING)
     pending = streams.query_status("feed")
     assert pending.next_attempt_at == pytest.approx(harness.payload("recovery_scheduled").at)
     assert harness.recover_threads() == ["kindling-recover-feed"]
@@ -256,12 +263,8 @@ def test_a_stop_during_the_backoff_wins(tmp_path: Path) -> None:
 
 
 def test_a_restart_during_the_backoff_starts_once_now(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, {"backoff-seconds": 30, "backoff-max-seconds": 30})
+    harness = pending_recovery(tmp_path)
     streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
-    driver.fail("feed", TRANSIENT)
-    wait_until(lambda: harness.state("feed") is S.RECOVERING)
     assert streams.start() and harness.state("feed") is S.RECOVERING  # start() leaves a pending recovery alone
     status = streams.restart("feed", reason="operator")
     assert status.state is S.RUNNING and driver.starts["feed"] == 2
@@ -323,8 +326,7 @@ def test_a_failed_restart_is_a_failure_of_the_same_crash_loop(tmp_path: Path) ->
 
 def test_a_query_running_healthy_seconds_without_batches_is_recovered(tmp_path: Path) -> None:
     harness = Harness(tmp_path, {"healthy-batches": 1000, "healthy-seconds": 0.05})
-    harness.streams.register("feed", lambda: None)
-    harness.streams.start()
+    harness.start_feed()
     harness.driver.fail("feed", TRANSIENT)
     wait_until(lambda: "recovered" in harness.names())
     recovered = harness.payload("recovered")
@@ -334,9 +336,7 @@ def test_a_query_running_healthy_seconds_without_batches_is_recovered(tmp_path: 
 
 def test_a_failure_before_the_run_proved_healthy_is_not_a_recovery(tmp_path: Path) -> None:
     harness = Harness(tmp_path, {"healthy-batches": 2})
-    streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
+    streams, driver = harness.start_feed()
     driver.fail("feed", TRANSIENT)
     wait_until(lambda: driver.starts["feed"] == 2 and harness.state("feed") is S.RUNNING)
     driver.progress("feed")  # one healthy batch of two
@@ -392,9 +392,7 @@ def test_an_adopted_query_is_never_restarted(harness: Harness) -> None:
 def test_the_budget_ages_out_after_the_window(tmp_path: Path) -> None:
     clock = Clock()
     harness = Harness(tmp_path, {"max-attempts": 1, "window-seconds": 100}, clock=clock)
-    streams, driver = harness.streams, harness.driver
-    streams.register("feed", lambda: None)
-    streams.start()
+    streams, driver = harness.start_feed()
     driver.fail("feed", TRANSIENT)
     harness.recovered("feed")
     assert streams.query_status("feed").recovery_attempts == 1  # spent: one more failure now would exhaust it
@@ -408,11 +406,7 @@ def test_the_budget_ages_out_after_the_window(tmp_path: Path) -> None:
 
 
 def test_closing_the_manager_cancels_a_pending_recovery(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, {"backoff-seconds": 30, "backoff-max-seconds": 30})
-    harness.streams.register("feed", lambda: None)
-    harness.streams.start()
-    harness.driver.fail("feed", TRANSIENT)
-    wait_until(lambda: harness.state("feed") is S.RECOVERING)
+    harness = pending_recovery(tmp_path)
     harness.streams.close(timeout=5)
     assert harness.state("feed") is S.STOPPED
     wait_until(lambda: harness.recover_threads() == [])
