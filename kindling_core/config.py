@@ -61,6 +61,7 @@ __all__ = [
     "PluginsConfig",
     "SignalsConfig",
     "ChainConfig",
+    "FailureClassifiersConfig",
     "CacheConfig",
     "RecoveryConfig",
     "ChangeDetectorsConfig",
@@ -231,6 +232,31 @@ class CacheConfig(ChainConfig):
     )
     min_size_mb: float = setting(
         100.0, minimum=0, unit="MB", doc="A known-size entity smaller than this is not worth caching."
+    )
+
+
+@attrs.frozen
+class FailureClassifiersConfig(ChainConfig):
+    """``[tool.kindling.failure-classifiers]``: the classifiers' order, and rules without code.
+
+    Each of ``transient``, ``permanent``, ``checkpoint`` and ``conflict`` lists regular
+    expressions searched in a failure's text (its messages, error classes and JVM stack trace);
+    when any is given, the built-in ``patterns`` classifier runs first in the chain (``order``
+    can move it) and the first pattern that matches decides, the kinds tried in the order
+    ``permanent``, ``checkpoint``, ``conflict``, ``transient`` (the more cautious answer wins).
+    """
+
+    TABLE: ClassVar[str] = "tool.kindling.failure-classifiers"
+
+    transient: tuple[str, ...] = setting(
+        (), syntax="regex", doc="Patterns of failures that pass on retry (the query or pipe is restarted with backoff)."
+    )
+    permanent: tuple[str, ...] = setting((), syntax="regex", doc="Patterns of failures that fail again the same way (never retried).")
+    checkpoint: tuple[str, ...] = setting(
+        (), syntax="regex", doc="Patterns of streaming failures caused by an incompatible or corrupt checkpoint."
+    )
+    conflict: tuple[str, ...] = setting(
+        (), syntax="regex", doc="Patterns of concurrent-modification conflicts (retried like transient failures)."
     )
 
 
@@ -452,7 +478,9 @@ class KindlingConfig:
     plugins: PluginsConfig = setting(PluginsConfig(), doc="Which plugins load.")
     signals: SignalsConfig = setting(SignalsConfig(), doc="How the signal bus behaves.")
     cache: CacheConfig = setting(CacheConfig(), doc="Cache heuristics' order and shared settings.")
-    failure_classifiers: ChainConfig = setting(ChainConfig(), doc="Order of the failure classifiers.")
+    failure_classifiers: FailureClassifiersConfig = setting(
+        FailureClassifiersConfig(), doc="Order of the failure classifiers, and patterns per failure kind."
+    )
     recovery: RecoveryConfig = setting(
         RecoveryConfig(), doc="Recovery strategies' order; how streaming queries recover (budget, backoff, health)."
     )

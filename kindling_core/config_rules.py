@@ -109,6 +109,15 @@ def _is_app_ref(text: str) -> bool:
     return text == "" or split_app_ref(text) is not None
 
 
+def _regex_error(text: str) -> str:
+    """Why ``text`` is not a Python regular expression (``""`` when it is one)."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        return str(exc)
+    return ""
+
+
 _ITEM_NAME = "an item name (lowercase letters and digits in words joined by single dashes, starting with a letter)"
 
 #: syntax key -> (test, description of one valid value, description of several)
@@ -125,6 +134,11 @@ SYNTAXES: Mapping[str, tuple[Callable[[str], bool], str, str]] = MappingProxyTyp
         "app-ref": (_is_app_ref, "empty or a 'package.module:attr' reference (for example 'pipelines.orders:app')", "app references"),
         "spark-remote": (_is_spark_remote, "empty, a Spark Connect URL 'sc://host:port' or 'local[...]'", "Spark Connect URLs"),
         "trigger": (_is_trigger_or_empty, f"empty (Spark's default) or a stream trigger: {TRIGGER_FORMS}", "stream triggers"),
+        "regex": (
+            lambda s: not _regex_error(s),
+            "a regular expression (Python `re` syntax, searched in the text)",
+            "regular expressions (Python `re` syntax, searched in the text)",
+        ),
     }
 )
 
@@ -394,7 +408,14 @@ def _check_syntax(syntax: str, value: str, original: Any, suffix: str = "") -> N
         if syntax in ("item-name", "order"):
             suggestion = suggest_item_name(value)
             hint = f" Did you mean {suggestion!r}?" if suggestion else ""
-        raise Problem(description, original, suffix=suffix, hint=hint)
+        remedy = None
+        if syntax == "regex":
+            hint = f" Python's re module says: {_regex_error(value)}."
+            remedy = (
+                "fix the expression; escape ( ) [ ] . * + ? with a backslash to match them literally "
+                "(in TOML a literal string keeps it: '\\(', a basic string needs two: \"\\\\(\")"
+            )
+        raise Problem(description, original, suffix=suffix, hint=hint, remedy=remedy)
 
 
 def _check_array(rule: Rule, value: Any, original: Any) -> tuple[str, ...]:

@@ -34,7 +34,9 @@ class Family:
     ``hook`` the registration hook's name; ``config_section`` the table under
     ``[tool.kindling]`` holding its ``order``/``disable`` (``None`` for select-one families,
     which are selected by ``select_key``); ``pinned_last`` names built-in items that always run
-    last in a chain; ``default`` is the item selected when configuration says nothing;
+    last in a chain; ``leading`` names built-in items that come first in the default order
+    (``order`` can still move them: the ``patterns`` failure classifier, present only when
+    patterns are configured); ``default`` is the item selected when configuration says nothing;
     ``builtins_first`` puts the built-in plugins' items before third-party ones in the default
     order (error handlers: the local log is written before a slow webhook retries).
     """
@@ -47,6 +49,7 @@ class Family:
     summary: str
     noun: str = "item"
     pinned_last: tuple[str, ...] = ()
+    leading: tuple[str, ...] = ()
     default: str | None = None
     builtins_first: bool = False
 
@@ -80,6 +83,7 @@ FAMILIES: tuple[Family, ...] = (
         config_section="failure-classifiers",
         summary="map an exception to a failure kind; first decisive answer wins",
         pinned_last=("generic",),
+        leading=("patterns",),
     ),
     Family(
         key="recovery-strategies",

@@ -104,19 +104,23 @@ def kindling_failure_classifiers(
 
     Classifiers run in the order of ``[tool.kindling.failure-classifiers] order``; the first
     to return a :class:`~kindling_core.items.Classification` decides; the built-in
-    ``generic`` classifier always runs last. Look inside ``context.text``: Spark wraps real
-    causes (``[ERROR_CLASS]`` tokens, ``Caused by:`` lines) in generic exceptions.
+    ``generic`` classifier always runs last, and the built-in ``patterns`` classifier (the
+    configured ``transient``/``permanent``/``checkpoint``/``conflict`` patterns) runs first
+    unless ``order`` moves it. Look inside what Spark gives: it wraps real causes in generic
+    exceptions, so read ``context.error_classes`` (``[ERROR_CLASS]`` tokens, outermost first),
+    ``context.causes`` (``Caused by:`` lines), ``context.python_errors`` (a UDF's error) or
+    search ``context.text``.
 
     Example::
 
         @hookimpl
         def kindling_failure_classifiers():
             def classify(context):
-                if "[DELTA_CONCURRENT_APPEND]" in context.text:
-                    return Classification(FailureKind.TRANSIENT, "concurrent Delta append")
+                if any(c.startswith("ACME_QUOTA_EXCEEDED") for c in context.error_classes):
+                    return Classification(FailureKind.TRANSIENT, "Acme's quota resets every minute")
                 return None
-            return [FailureClassifier(name="delta-conflicts",
-                                      description="Delta write conflicts are transient",
+            return [FailureClassifier(name="acme-quota",
+                                      description="Acme quota errors are transient",
                                       classify=classify)]
     """
 

@@ -3,8 +3,9 @@
 Default order, which configuration can change but never depends on pluggy's call order:
 third-party plugins first, sorted by plugin id, then the built-in plugins sorted by id (for a
 family with ``builtins_first``, the error handlers, the other way round); within a plugin, the
-order its hook returned the items in. Built-in items named in a family's
-``pinned_last`` (the ``generic`` failure classifier) always come last.
+order its hook returned the items in. Built-in items named in a family's ``leading`` (the
+``patterns`` failure classifier) come first in that default order; built-in items named in
+its ``pinned_last`` (the ``generic`` failure classifier) always come last.
 
 ``order`` semantics: the listed names first, in the listed order; ``"..."`` stands for every
 item not listed, in default order; with no ``"..."`` the unlisted items follow the listed ones.
@@ -72,6 +73,8 @@ def _resolve_one(
 ) -> FamilyView[Item]:
     by_name = {p.item.name: p for p in provided}
     default_order = [p.item.name for p in provided]
+    leading = [n for n in family.leading if n in by_name and by_name[n].plugin in builtin_ids]
+    default_order = leading + [n for n in default_order if n not in leading]
     available = list(by_name)
     section = family.config_section
     path = f"tool.kindling.{section}"

@@ -88,13 +88,15 @@ def short_type(error_line: str) -> str:
 
 
 def exception_chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and its causes (``__cause__``, else ``__context__``), outermost first, each once."""
+    """``error`` and its causes, outermost first, each once: ``__cause__``, else ``__context__``
+    unless suppressed (``raise ... from None``, as pyspark raises a captured exception over
+    the ``Py4JJavaError`` that repeats its stack trace), the chain a traceback shows."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
 
 
 def _call(error: BaseException, method: str) -> object:
