@@ -10,7 +10,7 @@ streaming queries (the query manager) call the same two functions.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -21,6 +21,7 @@ from kindling_core.items import (
     FailureClassifier,
     FailureContext,
     FailureKind,
+    Item,
     RecoveryAction,
     RecoveryActionKind,
     RecoveryContext,
@@ -60,12 +61,30 @@ def classify_failure(
     decision the result is :data:`UNDECIDED` (kind ``unknown``).
     """
     during = f"classifying the failure of {context.source} {context.subject!r} (attempt {context.attempt})"
-    for entry in classifiers:
-        classifier: FailureClassifier = entry.item if isinstance(entry, Provided) else entry
-        answer = call_plugin_item(errors, entry, classifier.classify, context, during=during, accept=_classification_or_none)
+    found = _first_answer(classifiers, "classify", context, errors, during=during, accept=_classification_or_none)
+    if found is None:
+        return UNDECIDED
+    answer, name = found
+    return answer if answer.classifier else attrs.evolve(answer, classifier=name)
+
+
+def _first_answer(
+    entries: Sequence[Item | Provided[Any]],
+    method: str,
+    context: Any,
+    errors: ErrorReporter | None,
+    *,
+    during: str,
+    accept: Callable[[Any], Any],
+) -> tuple[Any, str] | None:
+    """Call ``item.<method>(context)`` of each entry in order under the plugin-item policy;
+    the first answer other than ``None`` (a failed call is skipped), with its item's name."""
+    for entry in entries:
+        item = entry.item if isinstance(entry, Provided) else entry
+        answer = call_plugin_item(errors, entry, getattr(item, method), context, during=during, accept=accept)
         if answer is not SKIPPED and answer is not None:
-            return answer if answer.classifier else attrs.evolve(answer, classifier=classifier.name)
-    return UNDECIDED
+            return answer, item.name
+    return None
 
 
 @attrs.frozen
@@ -116,12 +135,11 @@ def _chain_action(
 ) -> RecoveryAction | None:
     failure = context.failure
     during = f"deciding the recovery of {failure.source} {failure.subject!r} ({context.classification.kind.value} failure)"
-    for entry in strategies:
-        strategy: RecoveryStrategy = entry.item if isinstance(entry, Provided) else entry
-        answer = call_plugin_item(errors, entry, strategy.decide, context, during=during, accept=_action_or_none)
-        if answer is not SKIPPED and answer is not None:
-            return answer if answer.strategy else attrs.evolve(answer, strategy=strategy.name)
-    return None
+    found = _first_answer(strategies, "decide", context, errors, during=during, accept=_action_or_none)
+    if found is None:
+        return None
+    answer, name = found
+    return answer if answer.strategy else attrs.evolve(answer, strategy=name)
 
 
 def decide_recovery(
