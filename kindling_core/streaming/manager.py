@@ -17,15 +17,16 @@ Threads (see ``docs/design/streaming.md``):
   the per-query records and emits the progress, idle and termination signals;
 * the **watchdog** thread (:mod:`kindling_core.streaming.watchdog`) polls the running queries
   and reports into the same queue (lost terminations and progress) or through :meth:`stalled`;
-* a failure nobody asked for is judged where it is noticed (the consumer) and, when a restart
-  is decided, one short-lived **recovery** thread per query (``kindling-recover-<key>``) waits
-  out the backoff, starts the query again and confirms its health
+* each failure nobody asked for gets a short-lived **recovery** thread
+  (``kindling-recover-<key>``) that judges it (the classifier and recovery-strategy chains),
+  waits out the backoff, starts the query again and confirms its health
   (:mod:`kindling_core.streaming.recovery`).
 
 Locks: ``_lock`` guards the records' fields and the id maps, each cell has its own lock for
 the compare-and-set; neither is ever held across a driver call (py4j, Spark Connect) or a
 signal emit. ``_changed`` (a condition) wakes waiters on state moves and on progress of a run
-being confirmed healthy; its waiters' predicates take ``_lock`` (the one nesting). Signal receivers run on the thread that emits, never on Spark's listener thread,
+being confirmed healthy; its waiters' predicates take ``_lock`` (the one nesting). Signal
+receivers run on the thread that emits, never on Spark's listener thread,
 and the signal bus isolates their failures.
 """
 
@@ -797,7 +798,7 @@ class StreamManager:
                     record.key, event.exception, pipe=record.pipe_id, error_class=event.error_class, label=record.label()
                 )
                 if failed:
-                    self._failed(record, error)
+                    self._spawn_recovery(record, error)
                 else:
                     self._decided(record)
             else:
@@ -805,11 +806,32 @@ class StreamManager:
 
     # ------------------------------------------------------------------ recovery
 
-    def _failed(self, record: _Record, error: StreamQueryFailedError) -> None:
-        """``record`` failed without being asked to stop (it is ``failed``): judge the failure
-        and schedule a restart, exhaust or decline (see :mod:`kindling_core.streaming.recovery`).
-        Runs on the thread that noticed: the event consumer, or the recovery's own thread when
-        its restart raised."""
+    def _spawn_recovery(self, record: _Record, error: StreamQueryFailedError) -> None:
+        """Recover ``record`` from ``error`` on a thread of its own (``kindling-recover-<key>``)."""
+        name = f"kindling-recover-{record.key}"
+        threading.Thread(target=self._recover, args=(record, error), name=name, daemon=True).start()
+
+    def _recover(self, record: _Record, error: StreamQueryFailedError) -> None:
+        """The recovery of one failure, on its own thread: judge it, wait out the backoff,
+        restart, confirm the new run's health; a restart that raises is judged in turn (the
+        same crash loop), until the query runs, recovery is exhausted or declined, or a stop or
+        restart wins. A failure of the restarted run, noticed later, gets a thread of its own."""
+        failure: StreamQueryFailedError | None = error
+        try:
+            while failure is not None:
+                pending = self._judge(record, failure)
+                if pending is None or not pending.wait():
+                    return
+                failure = self._restart(record, pending)
+        except Exception as exc:  # noqa: BLE001 - reported; the manager goes on
+            self._app.errors.report(exc, source="streaming", subject=record.key)
+        finally:
+            self._decided(record)
+
+    def _judge(self, record: _Record, error: StreamQueryFailedError) -> PendingRecovery | None:
+        """``record`` failed without being asked to stop (it is ``failed``): classify the
+        failure, decide, and schedule a restart (the pending backoff is returned), exhaust or
+        decline (see :mod:`kindling_core.streaming.recovery`)."""
         recovery = record.recovery
         with self._lock:
             recovery.deciding = True
@@ -823,13 +845,13 @@ class StreamManager:
             decision = judge_failure(self._app, recovery.budget, context, adopted=record.key if record.kind == "adopted" else "")
             with self._lock:
                 recovery.classification, recovery.decision = decision.classification, decision
-            action = decision.action.kind
             if decision.retry:
-                self._schedule(record, decision, error)
-            elif decision.exhausted and action is RecoveryActionKind.RESTART:
+                return self._schedule(record, decision, error)
+            if decision.exhausted and decision.action.kind is RecoveryActionKind.RESTART:
                 self._exhaust(record, decision, error)
             else:
                 self._decline(record, decision, error)
+            return None
         finally:
             self._decided(record)
 
@@ -839,41 +861,43 @@ class StreamManager:
         with self._changed:
             self._changed.notify_all()
 
-    def _schedule(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
+    def _schedule(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> PendingRecovery | None:
         recovery = record.recovery
         action = decision.action
         if not self._move(record, S.FAILED, S.RECOVERING, f"recovery scheduled: {action.reason}"):
-            return  # started or stopped meanwhile: that request wins
+            return None  # started or stopped meanwhile: that request wins
         delay = action.delay_seconds
         with self._lock:
             halted = recovery.halted or self._closed
             if not halted:
                 recovery.budget.spend(decision.classification.kind)
                 recovery.loop_attempts += 1
-                pending = recovery.pending = PendingRecovery(record.key, delay, functools.partial(self._recover, record))
+                pending = recovery.pending = PendingRecovery(delay)
                 at = recovery.next_attempt_at = self._clock() + delay
         if halted:
             self._move(record, S.RECOVERING, S.STOPPED, "stopped before its recovery began")
-            return
+            return None
         payload = sig.StreamRecoveryScheduled(
             record.name, record.pipe_id, decision.attempt, decision.max_attempts, delay, at, decision, error.exception_text
         )
         self._emit(sig.RECOVERY_SCHEDULED, payload)
-        pending.start()
+        return pending
 
-    def _recover(self, record: _Record, pending: PendingRecovery) -> None:
-        """The backoff ended (on the recovery's thread): start ``record`` again, unless a stop
-        or restart came first, then confirm the new run's health."""
+    def _restart(self, record: _Record, pending: PendingRecovery) -> StreamQueryFailedError | None:
+        """The backoff ended: start ``record`` again, unless a stop or restart came first, then
+        confirm the new run's health. Returns the failure when the restart raised."""
         recovery = record.recovery
         with self._lock:
-            if recovery.pending is not pending or pending.cancelled:
-                return
+            if recovery.pending is not pending:
+                return None  # a stop or restart took it
             recovery.take_pending()
             attempt = recovery.loop_attempts
             limit = recovery.budget.limit(recovery.kind())
         previous = record.cell.move(S.RECOVERING, S.STARTING)
         if previous is None:
-            return  # a stop or restart won
+            return None  # a stop or restart won
+        with self._lock:
+            recovery.deciding = True  # a restart that raises is judged before anyone sees the query settled
         self._emit(sig.RECOVERY_STARTED, sig.StreamRecovering(record.name, record.pipe_id, attempt, limit))
         reason = f"recovery attempt {attempt} of {limit}"
         try:
@@ -885,19 +909,19 @@ class StreamManager:
             self._state_changed(record, previous, S.STARTING, reason)
             self._move(record, S.STARTING, S.FAILED, "restart failed")
             self._emit(sig.START_FAILED, sig.StreamStartFailed(record.name, record.pipe_id, exc, text))
-            self._restart_failed(record, exc)
-            return
+            return self._restart_failure(record, exc)
         try:
             self._launch(record, previous, start, reason)
         except StreamStartError as exc:
-            self._restart_failed(record, exc.__cause__ or exc)
-            return
+            return self._restart_failure(record, exc.__cause__ or exc)
+        self._decided(record)
         self._confirm_health(record)
+        return None
 
-    def _restart_failed(self, record: _Record, cause: BaseException) -> None:
+    def _restart_failure(self, record: _Record, cause: BaseException) -> StreamQueryFailedError:
         error = StreamQueryFailedError(record.key, f"{type(cause).__name__}: {cause}", pipe=record.pipe_id, label=record.label())
         error.__cause__ = cause
-        self._failed(record, error)
+        return error
 
     def _confirm_health(self, record: _Record) -> None:
         """Wait (on the recovery's thread) until the restarted run made ``healthy-batches``

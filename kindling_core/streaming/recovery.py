@@ -8,8 +8,8 @@ configured :class:`~kindling_core.recovery.Backoff` (``[tool.kindling.recovery]`
 decides:
 
 * a restart within the budget: the query moves ``failed → recovering``, one attempt is spent,
-  and a :class:`PendingRecovery` waits out the backoff on its own thread
-  (``kindling-recover-<key>``), then starts the query again through the normal start path;
+  and the recovery waits out the backoff (a :class:`PendingRecovery`), then starts the query
+  again through the normal start path;
 * a restart with the budget spent: ``failed → exhausted``, reported once;
 * anything else (give up, alert only, a clean start kindling cannot do yet, a permanent
   failure, an adopted query): the query stays ``failed``, reported once.
@@ -22,8 +22,10 @@ Invariants:
 * a recovery counts as successful only once the restarted run proved healthy
   (``healthy-batches`` micro-batches, or ``healthy-seconds`` without failing); a failure before
   that belongs to the same crash loop;
-* no recovery work runs on Spark's listener thread; waiting and restarting run on the
-  recovery's own thread, so neither the manager's event consumer nor the other queries wait;
+* no recovery work runs on Spark's listener thread nor on the manager's event consumer: each
+  failure is judged, waited on and restarted on a thread of its own (``kindling-recover-<key>``,
+  ended once the query runs again, proved healthy or not, or recovery gave up), so neither
+  slow classifiers, strategies or error handlers nor a backoff hold up the other queries;
 * a stop or restart requested during the backoff wins: it cancels the wait (:meth:`PendingRecovery.cancel`)
   and the compare-and-set on the query's state decides any race with the end of the wait.
 """
@@ -65,39 +67,32 @@ def new_budget(config: RecoveryConfig, clock: Callable[[], float]) -> RecoveryBu
 
 
 class PendingRecovery:
-    """A restart waiting out its backoff on its own daemon thread ``kindling-recover-<key>``.
+    """A scheduled restart: the backoff its recovery thread (``kindling-recover-<key>``) waits out.
 
-    After ``delay`` seconds the thread calls ``restart(self)``, unless :meth:`cancel` was called
-    first (the wait is an ``Event`` wait, so a cancel ends it at once and nothing is restarted).
-    A cancel that comes as the wait ends may be too late; the restart then races the canceller
-    on the query's state (compare-and-set), and exactly one of them acts.
+    :meth:`wait` blocks for ``delay`` seconds and says whether the restart is still on;
+    :meth:`cancel` (a stop or restart) ends the wait at once. A cancel that comes as the wait
+    ends may be too late; the restart then races the canceller on the query's state
+    (compare-and-set), and exactly one of them acts.
     """
 
-    def __init__(self, key: str, delay: float, restart: Callable[[PendingRecovery], None]) -> None:
-        self.key = key
+    def __init__(self, delay: float) -> None:
         self.delay = delay
-        self._restart = restart
         self._cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"kindling-recover-{key}", daemon=True)
 
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
-    def start(self) -> None:
-        self._thread.start()
+    def wait(self) -> bool:
+        """Wait out the backoff: ``True`` when it passed, ``False`` when cancelled."""
+        return not self._cancelled.wait(self.delay)
 
     def cancel(self) -> None:
         """End the wait; the restart does not happen (unless it already began)."""
         self._cancelled.set()
 
-    def _run(self) -> None:
-        if self._cancelled.wait(self.delay):
-            return
-        self._restart(self)
-
     def __repr__(self) -> str:
-        return f"<PendingRecovery {self.key} in {self.delay:g}s{' cancelled' if self.cancelled else ''}>"
+        return f"<PendingRecovery in {self.delay:g}s{' cancelled' if self.cancelled else ''}>"
 
 
 class QueryRecovery:
