@@ -414,7 +414,8 @@ def test_closing_the_manager_cancels_a_pending_recovery(tmp_path: Path) -> None:
 
 
 def test_a_stop_while_the_failure_is_judged_wins(tmp_path: Path) -> None:
-    """A classifier that blocks holds the decision while stop() runs: the query ends stopped."""
+    """A classifier that blocks holds the decision while stop() runs: the query ends stopped.
+    Meanwhile the other queries' events are handled."""
     judging, release = threading.Event(), threading.Event()
 
     class Slow:
@@ -429,10 +430,15 @@ def test_a_stop_while_the_failure_is_judged_wins(tmp_path: Path) -> None:
     harness = Harness(tmp_path, plugins={"slow": Slow()}, **{"failure-classifiers": {"order": ["slow", "..."]}})
     streams = harness.streams
     streams.register("feed", lambda: None)
+    streams.register("other", lambda: None)
     streams.start()
     harness.driver.fail("feed", TRANSIENT)
     assert judging.wait(10)
-    assert streams.await_termination(timeout=0) is False  # failed, but still being judged
+    harness.driver.progress("other")  # the judgement runs on feed's recovery thread, not on the event consumer
+    wait_until(lambda: streams.query_status("other").batch_id == 0)
+    assert streams.await_termination(timeout=0) is False
+    streams.stop(["other"])
+    assert streams.await_termination(timeout=0) is False  # feed failed, but is still being judged
     streams.stop()
     release.set()
     wait_until(lambda: streams.query_status("feed").state is S.STOPPED)
