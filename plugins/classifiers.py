@@ -243,7 +243,8 @@ TRANSIENT_MARKERS = re.compile(
     r"|503 Service Unavailable|ServiceUnavailable|TEMPORARILY_UNAVAILABLE|Server busy|RequestTimeout"
 )
 
-_SQLSTATE_RE = r"\[{}\][\s\S]*?SQLSTATE: ([0-9A-Z]{{5}})"
+#: The SQLSTATE Spark appends to an error class's message (within the message, not a later one's).
+_SQLSTATE_RE = r"\[{}\](?:(?!\[[A-Z][A-Z0-9]*_[A-Z0-9_.]*\])[\s\S]){{0,2000}}?SQLSTATE: ([0-9A-Z]{{5}})"
 
 
 def _class_rule(error_class: str) -> tuple[FailureKind, str] | None:

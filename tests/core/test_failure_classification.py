@@ -93,6 +93,45 @@ def test_a_udf_error_is_read_from_the_python_worker_traceback() -> None:
     assert context.error_classes[-1] == "PYTHON_EXCEPTION"  # sometimes inside [TASK_WRITE_FAILED]
 
 
+@pytest.mark.parametrize(
+    ("text", "kind", "named"),
+    [
+        # an error class with no rule of its own: its SQLSTATE's class decides
+        ("[ACME_BAD_INPUT] Column `qty` in [orders] is negative. SQLSTATE: 22003", FailureKind.PERMANENT, "SQLSTATE 22003"),
+        # no error class: the innermost JVM exception decides
+        (
+            "StreamingQueryException: Query q terminated with exception: Job aborted\n"
+            "Caused by: org.apache.spark.SparkException: Job aborted\n"
+            "Caused by: java.net.SocketTimeoutException: Read timed out",
+            FailureKind.TRANSIENT,
+            "java.net.SocketTimeoutException",
+        ),
+        ("Caused by: io.delta.exceptions.ConcurrentDeleteReadException: a file was removed", FailureKind.CONFLICT, "ConcurrentDelete"),
+        # a known class wins over a Python worker error further in
+        (
+            "[DELTA_METADATA_CHANGED] MetadataChangedException ... Traceback (most recent call last):\n"
+            '  File "f.py", line 1, in f\nValueError: x',
+            FailureKind.CONFLICT,
+            "[DELTA_METADATA_CHANGED]",
+        ),
+        ("HTTP 429 Too Many Requests from the storage account", FailureKind.TRANSIENT, "'Too Many Requests'"),
+    ],
+)
+def test_spark_errors_weighs_the_evidence_in_order(text: str, kind: FailureKind, named: str) -> None:
+    decided = classify_failure(make_app().failure_classifiers(), FailureContext.of(CapturedText(text), source="pipe", subject="p"))
+
+    assert (decided.kind, decided.classifier) == (kind, "spark-errors"), decided.reason
+    assert named in decided.reason
+
+
+def test_a_wrapper_alone_is_not_evidence() -> None:
+    text = "[STREAM_FAILED] Query q terminated with exception: org.acme.Odd: no idea SQLSTATE: XXKST"
+
+    decided = classify_failure(make_app().failure_classifiers(), FailureContext.of(CapturedText(text), source="stream", subject="q"))
+
+    assert (decided.kind, decided.classifier) == (FailureKind.UNKNOWN, "generic")
+
+
 # ----------------------------------------------------------------------------- the parsed text
 
 
