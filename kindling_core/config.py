@@ -326,12 +326,22 @@ class RecoveryConfig(ChainConfig):
 
 @attrs.frozen
 class ChangeDetectorsConfig:
-    """``[tool.kindling.change-detectors]``: the default detector and disabled ones."""
+    """``[tool.kindling.change-detectors]``: the default detector, disabled ones, and how often
+    the dimension watcher polls."""
 
     TABLE: ClassVar[str] = "tool.kindling.change-detectors"
 
-    default: str = setting("version-poll", syntax="item-name", doc="The change detector used when a pipe names none.")
+    default: str = setting(
+        "version-poll", syntax="item-name", doc="The change detector of a dimension whose options name none (`change.detector`)."
+    )
     disable: tuple[str, ...] = setting((), syntax="item-name", doc="Change detectors that are not run.")
+    interval_seconds: float = setting(
+        60.0,
+        minimum=0.01,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="How often the dimension watcher polls the watched dimensions (one batched version probe per poll).",
+    )
 
 
 @attrs.frozen
@@ -484,7 +494,9 @@ class KindlingConfig:
     recovery: RecoveryConfig = setting(
         RecoveryConfig(), doc="Recovery strategies' order; how streaming queries recover (budget, backoff, health)."
     )
-    change_detectors: ChangeDetectorsConfig = setting(ChangeDetectorsConfig(), doc="The default change detector.")
+    change_detectors: ChangeDetectorsConfig = setting(
+        ChangeDetectorsConfig(), doc="The default change detector and the dimension watcher's poll interval."
+    )
     error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
     execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")
     spark: SparkConfig = setting(SparkConfig(), doc="The local Spark session the app builds when none is active.")

@@ -156,16 +156,20 @@ def kindling_change_detectors(
     """Register change detectors (family ``change-detectors``, run all enabled).
 
     A detector reports that a watched entity (a dimension) changed. Each dimension names the
-    detector it uses; ``[tool.kindling.change-detectors] default`` names the one used
-    otherwise; ``disable`` removes detectors.
+    detector it uses in its entity options (``"change.detector"``), and sets the detector's
+    declared ``settings`` as ``"change.<name>"`` options;
+    ``[tool.kindling.change-detectors] default`` names the detector used otherwise;
+    ``disable`` removes detectors. The dimension watcher calls ``detect`` once per poll with the
+    batched version probe's answer for Delta tables (``context.latest``); on the first poll
+    (``context.baseline``) the answer is the baseline, never a change.
 
-    Example::
+    Example (versions kept outside Delta: the baseline report records the first one)::
 
         @hookimpl
         def kindling_change_detectors():
             def detect(context):
                 version = read_my_version(context.entity)
-                if context.last_version is not None and version > context.last_version:
+                if version != context.last_version:
                     return ChangeReport(context.entity, context.last_version, version, "bumped")
                 return None
             return [ChangeDetector(name="my-registry", description="versions from my registry",

@@ -30,6 +30,7 @@ import kindling_core.recovery.failure_text as failure_text
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import check_item_name
 from kindling_core.errors import ItemError, ItemTypeError
+from kindling_core.plugin_settings import Setting
 from kindling_core.recovery.backoff import Backoff
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,6 +52,9 @@ __all__ = [
     "ChangeDetector",
     "ChangeContext",
     "ChangeReport",
+    "ChangeRows",
+    "TableStatus",
+    "TableVersion",
     "ErrorEvent",
     "ErrorHandler",
 ]
@@ -301,16 +305,129 @@ class RecoveryStrategy(Item):
 # --------------------------------------------------------------------------- changes
 
 
+class TableStatus(str, enum.Enum):
+    """Whether the version probe could read a watched table."""
+
+    OK = "ok"
+    """The table exists; :attr:`TableVersion.version` is its latest version."""
+    MISSING = "missing"
+    """There is no table at the location (no Delta log, or one without a commit)."""
+    FAILED = "failed"
+    """The table's log could not be read; :attr:`TableVersion.error` says why."""
+
+
+@attrs.frozen
+class TableVersion:
+    """The version probe's answer for one watched Delta table, at one poll.
+
+    The watcher probes every watched Delta table in one batch per poll, asking each "did any
+    commit after ``context.last_version`` change data?". A commit changes data when it adds,
+    removes or rewrites rows (``dataChange``); OPTIMIZE, VACUUM and property or schema-only
+    changes do not. Version 0 counts: the table came into existence.
+    """
+
+    status: TableStatus
+    """Whether the table could be read (only ``OK`` answers reach a detector)."""
+    location: str = ""
+    """Where the table lives (its resolved storage path)."""
+    version: int | None = None
+    """The table's latest version (``None`` unless ``OK``)."""
+    data_change: bool | None = None
+    """Whether a commit after ``last_version`` (up to ``version``) changed data; on the first
+    observation, whether the latest commit did. ``None`` when that cannot be told: the commits
+    were cleaned up from the log, or ``last_version`` is ahead of the table (recreated)."""
+    last_data_version: int | None = None
+    """The newest data-changing version found after ``last_version``, if any."""
+    operation: str | None = None
+    """The latest commit's operation (``WRITE``, ``MERGE``, ``OPTIMIZE``...), when recorded."""
+    timestamp_ms: int | None = None
+    """When the latest commit happened (milliseconds since the epoch), when known."""
+    error: str | None = None
+    """Why the table could not be read (``FAILED``; names the location)."""
+    note: str | None = None
+    """Why ``data_change`` is ``None``, when it is."""
+
+    @property
+    def ok(self) -> bool:
+        """``status is TableStatus.OK``."""
+        return self.status is TableStatus.OK
+
+
+@attrs.frozen
+class ChangeRows:
+    """What :attr:`ChangeContext.read_changes` found in a table's Change Data Feed.
+
+    Rows are counted over the versions ``from_version .. to_version`` after the predicate (a
+    row counts when its pre- or post-image matches). An update counts only when it changed one
+    of the columns of interest (all data columns when none were named): an update whose
+    pre-image and post-image agree on them is not counted.
+    """
+
+    from_version: int
+    """The first version read (``last_version + 1``)."""
+    to_version: int
+    """The last version read (the probe's latest version)."""
+    inserted: int = 0
+    """Inserted rows that match the predicate."""
+    deleted: int = 0
+    """Deleted rows that match the predicate."""
+    updated: int = 0
+    """Updated rows that match the predicate and changed a column of interest."""
+    read: int = 0
+    """Change rows read in total, relevant or not (pre- and post-images count one each)."""
+
+    @property
+    def relevant(self) -> int:
+        """``inserted + deleted + updated``: the rows that make this a change."""
+        return self.inserted + self.deleted + self.updated
+
+
 @attrs.frozen
 class ChangeContext:
-    """What a change detector sees: the watched entity and the last version it reported."""
+    """What a change detector sees at one poll of one watched entity (a dimension).
+
+    The watcher keeps two versions per entity: ``last_version``, the latest version it has
+    looked at, and ``reported_version``, the version of the last change it reported (the
+    baseline until then). The first poll of an entity is its *baseline* (``baseline`` true):
+    whatever the detector returns is recorded as the starting point, never reported as a
+    change. A detector answers "did anything relevant happen after ``last_version``?"; when it
+    returns ``None`` the watcher moves ``last_version`` on, so the next poll does not look at
+    the same commits again.
+    """
 
     entity: str
     """Id of the watched entity (a dimension)."""
     last_version: int | None = None
-    """The version last reported for it (``None`` on the first check)."""
+    """The latest version the watcher has looked at: the probe's latest version of the previous
+    poll for Delta tables; for tables the probe does not read, the ``to_version`` of this
+    detector's last report (its baseline included). ``None`` on the first poll."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
     """The entity's declared ``options`` (read-only)."""
+    baseline: bool = False
+    """True on the entity's first poll: the answer becomes the baseline, never a change."""
+    reported_version: int | None = None
+    """The version of the last change reported for the entity (the baseline until then)."""
+    unreported_data_change: bool = False
+    """An earlier poll saw a data-changing commit after ``reported_version`` that no report
+    covered yet (a threshold such as ``min-version-delta`` held it back)."""
+    latest: TableVersion | None = None
+    """The version probe's answer for the entity at this poll (always ``OK`` when given);
+    ``None`` for entities the probe does not read (not a Delta table with a ``path``)."""
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping)
+    """The detector's settings for this entity: the entity's ``change.<name>`` options, checked
+    against the detector's declared :attr:`ChangeDetector.settings`, defaults filled in, keyed
+    by ``<name>`` (read-only)."""
+    now: float = 0.0
+    """The watcher's clock at this poll (seconds, monotonic)."""
+    reported_at: float | None = None
+    """The watcher's clock when the baseline was taken or the last change was reported."""
+    read_changes: Callable[..., ChangeRows] | None = attrs.field(default=None, eq=False, repr=False)
+    """``read_changes(columns=None, predicate=None)``: reads the table's Change Data Feed for
+    the versions after ``last_version`` up to ``latest.version`` and counts the relevant rows
+    (:class:`ChangeRows`; ``columns`` the columns of interest, ``predicate`` a SQL condition on
+    the rows). Runs Spark jobs. ``None`` on the baseline poll, for tables the probe does not
+    read, when ``latest.version`` is not past ``last_version``, or when the watcher has no
+    change reader."""
 
 
 @attrs.frozen
@@ -320,13 +437,29 @@ class ChangeReport:
     entity: str
     """Id of the entity that changed."""
     from_version: int | None
-    """The version it changed from (``context.last_version``)."""
+    """The version it changed from (``context.reported_version``, the last one reported)."""
     to_version: int | None
     """The version it changed to (``None`` if the detector cannot tell)."""
     reason: str
     """Why this counts as a change, for humans."""
     detector: str = ""
-    """The detector that reported it (by convention its item name)."""
+    """The detector that reported it (filled in with its item name when left empty)."""
+    rows: ChangeRows | None = None
+    """The Change Data Feed rows that made it a change, when the detector read them."""
+
+
+def _settings_items(value: Iterable[Setting]) -> tuple[Setting, ...]:
+    """``ChangeDetector.settings`` as a tuple, every element a :class:`Setting`."""
+    value = tuple(value)
+    for index, setting in enumerate(value):
+        if not isinstance(setting, Setting):
+            raise ItemTypeError(
+                f"ChangeDetector.settings[{index}] must be a Setting, got {type(setting).__name__}",
+                value=setting,
+                culprit="ChangeDetector.settings",
+                remedy="declare each change.<name> option as Setting('name', int, description='...')",
+            )
+    return value
 
 
 @attrs.frozen
@@ -334,13 +467,24 @@ class ChangeDetector(Item):
     """Reports that a watched entity changed (family ``change-detectors``).
 
     ``detect(context)`` returns a :class:`ChangeReport` when the entity changed since
-    ``context.last_version``, else ``None``. Every enabled detector that a watched entity uses
-    runs; a dimension names its detector, and ``tool.kindling.change-detectors.default``
-    names the one used otherwise.
+    ``context.last_version`` (see :class:`ChangeContext`), else ``None``. Each watched entity
+    uses one detector: the one its ``options`` name as ``change.detector``, else
+    ``tool.kindling.change-detectors.default``. Every enabled detector is available.
+
+    ``settings`` declares the ``change.<name>`` entity options the detector reads (as
+    :class:`~kindling_core.plugin_settings.Setting` items, the schema plugins declare their
+    settings with); the watcher checks them when it starts watching and hands the values to
+    ``detect`` as ``context.settings``. ``delta_only`` says the detector needs the version
+    probe's answer (``context.latest``): the watcher refuses to use it for an entity that is
+    not a Delta table with a ``path``.
     """
 
     detect: Callable[[ChangeContext], ChangeReport | None] = attrs.field(validator=_callable)
     """``detect(context)``: a :class:`ChangeReport` when the entity changed, else ``None``."""
+    settings: tuple[Setting, ...] = attrs.field(default=(), converter=_settings_items)
+    """The ``change.<name>`` entity options the detector reads (see the class doc)."""
+    delta_only: bool = False
+    """The detector reads ``context.latest``: only Delta tables with a ``path`` may use it."""
 
 
 # ------------------------------------------------------------------------------ errors

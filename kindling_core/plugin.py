@@ -22,8 +22,9 @@ What is here, grouped by why a plugin needs it:
   :class:`CacheContext` / :class:`CacheRecommendation`, :class:`FailureContext` /
   :class:`Classification`, :class:`RecoveryContext` (with its :class:`Backoff`) /
   :class:`RecoveryAction`,
-  :class:`ChangeContext` / :class:`ChangeReport`, :class:`ErrorEvent`;
-* the enums those carry: :class:`FailureKind`, :class:`RecoveryActionKind`,
+  :class:`ChangeContext` (with :class:`TableVersion`, :class:`ChangeRows`) /
+  :class:`ChangeReport`, :class:`ErrorEvent`;
+* the enums those carry: :class:`FailureKind`, :class:`RecoveryActionKind`, :class:`TableStatus`,
   :class:`PipeMode`, :class:`WriteMode`;
 * the declarations and graph those expose: :class:`Pipe`, :class:`Entity`,
   :class:`PipeGraph`, and :data:`BYTES_PER_MB` (the unit of ``min_size_mb``);
@@ -47,6 +48,7 @@ from kindling_core.items import (
     ChangeContext,
     ChangeDetector,
     ChangeReport,
+    ChangeRows,
     Classification,
     ErrorEvent,
     ErrorHandler,
@@ -58,6 +60,8 @@ from kindling_core.items import (
     RecoveryActionKind,
     RecoveryContext,
     RecoveryStrategy,
+    TableStatus,
+    TableVersion,
 )
 from kindling_core.model.entity import Entity
 from kindling_core.model.pipe import Pipe, PipeMode, WriteMode
@@ -93,10 +97,13 @@ __all__ = [
     "RecoveryAction",
     "ChangeContext",
     "ChangeReport",
+    "ChangeRows",
+    "TableVersion",
     "ErrorEvent",
     # enums
     "FailureKind",
     "RecoveryActionKind",
+    "TableStatus",
     "PipeMode",
     "WriteMode",
     # declarations and the graph
@@ -124,9 +131,12 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     RecoveryAction,
     ChangeContext,
     ChangeReport,
+    ChangeRows,
+    TableVersion,
     ErrorEvent,
     FailureKind,
     RecoveryActionKind,
+    TableStatus,
     PipeMode,
     WriteMode,
     Pipe,

@@ -1,39 +1,156 @@
-"""Built-in change detectors: ``version-poll`` (the default) and ``change-data-feed``.
+"""Built-in change detectors: ``version-poll`` (the default), ``change-data-feed`` and ``schedule``.
 
-Their detection machinery (the batched Delta version probe and a Change Data Feed reader)
-arrives with dimension-driven restarts; until then the items are registered, selectable and
-listed, and calling ``detect`` says plainly that it is not available yet.
+A dimension names its detector in its entity options (``"change.detector"``) and sets the
+detector's settings as ``"change.<name>"`` options (see :mod:`kindling_core.dimensions.spec`).
+The dimension watcher polls every watched Delta table in one batched version probe and hands
+each detector the answer for its table (``context.latest``).
+
+``version-poll``
+    A change when a commit after the last version seen changed data (``dataChange``: appends,
+    overwrites, updates, deletes, merges). OPTIMIZE, VACUUM, property and schema-only changes
+    are not changes. When the probe cannot tell (the commits were cleaned up from the log, or
+    the table was recreated) it counts as a change: a needless restart is better than a missed
+    change. ``change.min-version-delta`` (default 1) holds a change back until the table is at
+    least that many versions past the last version reported.
+``change-data-feed``
+    Like ``version-poll``, but when data changed it reads the table's Change Data Feed for the
+    new versions and reports a change only when a relevant row changed: one matching
+    ``change.predicate`` (a SQL condition) whose ``change.columns`` (default: all columns)
+    changed. An update that touches no relevant column or row is not a change. Runs Spark jobs
+    only when the probe saw a data change; the table needs ``delta.enableChangeDataFeed``.
+``schedule``
+    A periodic refresh: a change every ``change.refresh-seconds`` since the baseline or the last
+    refresh, whatever the table did. Works for any table, Delta or not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from kindling_core.plugin import (
+    ChangeContext,
+    ChangeDetector,
+    ChangeReport,
+    KindlingError,
+    Setting,
+    TableVersion,
+    hookimpl,
+)
 
-from kindling_core.plugin import ChangeContext, ChangeDetector, ChangeReport, hookimpl
 
-
-def _not_yet(name: str) -> Callable[[ChangeContext], ChangeReport | None]:
-    def detect(context: ChangeContext) -> ChangeReport | None:
-        raise NotImplementedError(
-            f"change detector {name!r} is declared but its machinery (dimension-driven restarts) "
-            f"is not part of this kindling-core version; it cannot watch {context.entity!r} yet"
+def _latest(context: ChangeContext, detector: str) -> TableVersion:
+    latest = context.latest
+    if latest is None or latest.version is None:
+        raise KindlingError(
+            f"change detector {detector!r} got no version probe answer for dimension {context.entity!r}",
+            culprit=f"dimension {context.entity!r}",
+            remedy="watch it with the dimension watcher, which probes Delta tables declared with path=",
         )
+    return latest
 
-    return detect
+
+def _data_changed(context: ChangeContext, latest: TableVersion) -> str | None:
+    """Why data changed after the last version seen (``None``: it did not)."""
+    if latest.data_change is None:
+        return f"cannot tell whether data changed ({latest.note or 'history unavailable'}); counted as a change"
+    if latest.data_change:
+        newest = latest.last_data_version if latest.last_data_version is not None else latest.version
+        return f"version {newest} changed data ({latest.operation or 'unknown operation'} is the latest commit)"
+    return None
+
+
+def _version_poll(context: ChangeContext) -> ChangeReport | None:
+    if context.baseline:
+        return None
+    latest = _latest(context, "version-poll")
+    why = _data_changed(context, latest)
+    if why is None and context.unreported_data_change:
+        why = f"data changed after version {context.reported_version}, held back until now"
+    if why is None:
+        return None
+    assert latest.version is not None
+    base = context.reported_version
+    delta = int(context.settings.get("min-version-delta", 1))
+    recreated = base is not None and latest.version < base
+    if base is not None and not recreated and latest.version - base < delta:
+        return None
+    return ChangeReport(context.entity, base, latest.version, why, "version-poll")
+
+
+def _change_data_feed(context: ChangeContext) -> ChangeReport | None:
+    if context.baseline:
+        return None
+    latest = _latest(context, "change-data-feed")
+    assert latest.version is not None
+    if latest.data_change is False:
+        return None
+    base = context.reported_version
+    if latest.data_change is None:
+        why = f"cannot read the change data feed reliably ({latest.note or 'history unavailable'}); counted as a change"
+        return ChangeReport(context.entity, base, latest.version, why, "change-data-feed")
+    if context.read_changes is None:
+        raise KindlingError(
+            f"change detector 'change-data-feed' has no change data feed reader for dimension {context.entity!r}",
+            culprit=f"dimension {context.entity!r}",
+            remedy="build the watcher with read_changes= (kindling_core.spark.dimensions.DeltaChangeSource(spark).read_changes)",
+        )
+    columns = context.settings.get("columns") or None
+    predicate = context.settings.get("predicate") or None
+    rows = context.read_changes(columns, predicate)
+    if rows.relevant == 0:
+        return None
+    what = ", ".join(
+        f"{count} {kind}" for kind, count in (("inserted", rows.inserted), ("updated", rows.updated), ("deleted", rows.deleted)) if count
+    )
+    scope = f" in columns {', '.join(columns)}" if columns else ""
+    where = f" where {predicate}" if predicate else ""
+    why = f"versions {rows.from_version}..{rows.to_version}: {what} row(s){scope}{where}"
+    return ChangeReport(context.entity, base, latest.version, why, "change-data-feed", rows=rows)
+
+
+def _schedule(context: ChangeContext) -> ChangeReport | None:
+    if context.baseline or context.reported_at is None:
+        return None
+    every = float(context.settings["refresh-seconds"])
+    elapsed = context.now - context.reported_at
+    if elapsed < every:
+        return None
+    version = context.latest.version if context.latest is not None else context.last_version
+    why = f"scheduled refresh: {elapsed:.0f} s since the last one (every {every:g} s)"
+    return ChangeReport(context.entity, context.reported_version, version, why, "schedule")
 
 
 @hookimpl
 def kindling_change_detectors() -> list[ChangeDetector]:
-    """Register ``version-poll`` and ``change-data-feed``."""
+    """Register ``version-poll``, ``change-data-feed`` and ``schedule``."""
     return [
         ChangeDetector(
             name="version-poll",
             description="poll the latest Delta versions of all watched tables in one batch; ignores commits that change no data",
-            detect=_not_yet("version-poll"),
+            detect=_version_poll,
+            delta_only=True,
+            settings=(
+                Setting(
+                    "min-version-delta",
+                    int,
+                    description="report a change only once the table is at least this many versions past the last one reported",
+                    default=1,
+                    min=1,
+                ),
+            ),
         ),
         ChangeDetector(
             name="change-data-feed",
-            description="follow the Delta Change Data Feed of a watched table",
-            detect=_not_yet("change-data-feed"),
+            description="read the Delta Change Data Feed of a changed table; only rows and columns of interest count",
+            detect=_change_data_feed,
+            delta_only=True,
+            settings=(
+                Setting("columns", list, description="the columns whose changes count (default: all columns)"),
+                Setting("predicate", str, description="a SQL condition selecting the rows whose changes count"),
+            ),
+        ),
+        ChangeDetector(
+            name="schedule",
+            description="refresh periodically: a change every change.refresh-seconds, whatever the table did",
+            detect=_schedule,
+            settings=(Setting("refresh-seconds", float, description="seconds between refreshes", required=True, min=0.001),),
         ),
     ]

@@ -59,7 +59,9 @@ class Entity:
     change_data_feed: bool = False
     """Delta Change Data Feed is enabled on it."""
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=frozen_mapping, hash=False)
-    """Reader/writer options passed to Spark verbatim (read-only)."""
+    """Reader/writer options passed to Spark verbatim (read-only); keys starting with ``write.``
+    are for writers only, keys starting with ``change.`` configure change detection
+    (:mod:`kindling_core.dimensions.spec`) and never reach Spark."""
     origin: str = attrs.field(default="", eq=False, repr=False)
     """Where the entity was declared (``file.py:12``)."""
 

@@ -171,7 +171,7 @@ class EntityIO:
             )
         reader: Any = self.spark.readStream if streaming else self.spark.read
         reader = reader.format(entity.format)
-        read_options = {k: str(v) for k, v in entity.options.items() if not k.startswith("write.")}
+        read_options = {k: str(v) for k, v in entity.options.items() if not k.startswith(("write.", "change."))}
         if read_options and entity.format != "delta":
             reader = reader.options(**read_options)
         if entity.table is not None:
@@ -214,7 +214,11 @@ class EntityIO:
             )
         location = self.location(entity)
         self._check_writable(entity, location)
-        options = {k[len("write."):] if k.startswith("write.") else k: str(v) for k, v in entity.options.items()}
+        options = {
+            k[len("write.") :] if k.startswith("write.") else k: str(v)
+            for k, v in entity.options.items()
+            if not k.startswith("change.")  # change detection settings (kindling_core.dimensions.spec)
+        }
         evolve = options.get("mergeSchema", "").lower() == "true" or options.get("overwriteSchema", "").lower() == "true"
         existing = self.schema_of(entity) if entity.format == "delta" else None
         partition = bool(entity.partition_by) and entity.format != "delta"
