@@ -149,7 +149,7 @@ def test_a_transient_failure_is_restarted_and_recovered_after_healthy_batches(ha
     assert decision.classification.kind is FailureKind.TRANSIENT and decision.classification.classifier
     assert decision.action.kind is RecoveryActionKind.RESTART and decision.action.strategy == "restart-with-backoff"
     recovered = harness.payload("recovered")
-    assert recovered.attempts == 1 and recovered.healthy_by == "batches" and recovered.batches == 1
+    assert recovered.attempts == 1 and recovered.healthy_by == "batches" and recovered.batches >= 1
     assert recovered.run_id != first_run and recovered.seconds >= 0
     status = streams.query_status("feed")
     assert status.state is S.RUNNING and driver.starts["feed"] == 2 and status.restarts == 1
