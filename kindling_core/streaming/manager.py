@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kindling_core.config import StreamingConfig
+from kindling_core.errors import ReceiverError
 from kindling_core.items import FailureContext, RecoveryActionKind
 from kindling_core.signals import SignalSpec
 from kindling_core.streaming import signals as sig
@@ -158,6 +159,7 @@ class StreamManager:
         self._machinery = threading.Event()  # set once the listener, consumer and watchdog run
         self._machinery_claimed = False
         self._closed = False
+        self._thread_roles = threading.local()  # .detached: the consumer or a recovery thread (nobody to raise to)
 
     # ------------------------------------------------------------------ configuration
 
@@ -702,6 +704,7 @@ class StreamManager:
         self._queue.put(event)
 
     def _consume(self) -> None:
+        self._thread_roles.detached = True
         while True:
             event = self._queue.get()
             if event is None:
@@ -817,6 +820,7 @@ class StreamManager:
         same crash loop), until the query runs, recovery is exhausted or declined, or a stop or
         restart wins. A failure of the restarted run, noticed later, gets a thread of its own."""
         failure: StreamQueryFailedError | None = error
+        self._thread_roles.detached = True
         try:
             while failure is not None:
                 pending = self._judge(record, failure)
@@ -1032,7 +1036,15 @@ class StreamManager:
     # ------------------------------------------------------------------ signals and states
 
     def _emit(self, spec: SignalSpec, payload: Any) -> None:
-        self._app.signals.emit(spec, payload)
+        """Emit; a receiver's failure the bus propagates (``propagate-receiver-errors``, already
+        reported by the bus) reaches the caller of ``start``/``stop``/``restart``, never the
+        event consumer or a recovery's thread, which have nobody to raise to and must finish
+        their moves."""
+        try:
+            self._app.signals.emit(spec, payload)
+        except ReceiverError:
+            if not getattr(self._thread_roles, "detached", False):
+                raise
 
     def _move(self, record: _Record, expected: Iterable[QueryState] | QueryState, new: QueryState, reason: str) -> bool:
         previous = record.cell.move(expected, new)

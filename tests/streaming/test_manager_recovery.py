@@ -445,3 +445,15 @@ def test_a_stop_while_the_failure_is_judged_wins(tmp_path: Path) -> None:
     wait_until(lambda: streams.await_termination(timeout=0))
     assert harness.driver.starts["feed"] == 1 and harness.recover_threads() == []
     streams.close()
+
+
+def test_a_raising_receiver_does_not_stall_a_recovery_even_when_the_bus_propagates(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, signals={"propagate-receiver-errors": True})
+    harness.start_feed()  # (a start's caller would get the receivers' failures)
+    for spec in (sig.RECOVERY_SCHEDULED, sig.RECOVERY_STARTED, sig.STATE_CHANGED, sig.AFTER_START):
+        harness.app.signals.connect(spec, lambda sender, payload: 1 / 0)
+    harness.driver.fail("feed", TRANSIENT)
+    harness.recovered("feed")
+    assert harness.names()[-1] == "recovered" and harness.driver.starts["feed"] == 2
+    assert harness.recorder.events and all(isinstance(e.error, ZeroDivisionError) for e in harness.recorder.events)
+    harness.streams.close()
