@@ -5,11 +5,17 @@ Everything here is drawn from :class:`~kindling_core.streaming.status.QueryStatu
 signals seen during the command, so the view never talks to Spark.
 
 * :class:`LiveTable`: on a terminal, one row per query (state, batch, rows this run, rows/s,
-  lag, last progress), redrawn in place.
-* :class:`ChangeLines`: elsewhere (CI logs), one line when a query changes state and one
-  progress line per query at most every ``progress_every`` seconds.
+  lag, last progress, failures, recovery), redrawn in place.
+* :class:`ChangeLines`: elsewhere (CI logs), one line when a query changes state, one line per
+  recovery event (a restart scheduled, a recovery confirmed, the budget exhausted, recovery
+  declined) and one progress line per query at most every ``progress_every`` seconds.
 * :func:`summary_lines` / :func:`summary_document`: the end of the command, per query: final
-  state, batches and rows this run, last error, whether its stop timed out.
+  state, batches and rows this run, failures and recoveries, how the last failure was
+  classified and what recovery did about it, last error, whether its stop timed out.
+
+A failure that was recovered (the restarted run proved healthy, ``streaming.recovered``) is not
+a problem: the command still exits 0 for it. One that was not (recovery declined or exhausted,
+or the command ended while the query was still recovering) is.
 
 *Lag* is how far the last micro-batch's end offsets were behind the latest offsets its sources
 had available (see :func:`lag_text`); it is as of that batch.
@@ -33,20 +39,26 @@ from kindling_core.streaming.state import QueryState
 from kindling_core.streaming.status import QueryStatus
 
 __all__ = [
+    "ALIVE_STATES",
     "FAILED_STATES",
     "ChangeLines",
     "LiveTable",
     "Tally",
     "headline",
+    "in_recovery",
+    "is_alive",
     "lag_text",
     "problem_of",
     "problems",
+    "recovery_text",
     "summary_document",
     "summary_lines",
 ]
 
 #: States a query ends in when something went wrong.
 FAILED_STATES = frozenset({QueryState.FAILED, QueryState.EXHAUSTED})
+#: States of a query that runs or will run again by itself (a recovery waiting out its backoff).
+ALIVE_STATES = frozenset({QueryState.STARTING, QueryState.RUNNING, QueryState.RECOVERING})
 
 
 # --------------------------------------------------------------------------- counting
@@ -61,22 +73,57 @@ class QueryTally:
     runs: set[str] = attrs.field(factory=set)
     ended: dict[str, str | None] = attrs.field(factory=dict)
     """run id -> the exception it ended with (``None``: ended cleanly)."""
+    recovered: set[str] = attrs.field(factory=set)
+    """The failed runs a later recovery made good (``streaming.recovered``)."""
+    recovery: str | None = None
+    """The last recovery event: ``scheduled``, ``started``, ``recovered``, ``exhausted`` or
+    ``declined`` (``None``: none during the command)."""
+    deciding: bool = False
+    """A run failed and the manager has not yet said what recovery does about it."""
+    notes: list[str] = attrs.field(factory=list)
+    """One line per recovery event, in order (what :class:`ChangeLines` prints)."""
+
+
+def _decided(decision: Any, error: str) -> str:
+    """``transient failure (spark-errors: matched ...): ConnectionError: ...`` from a recovery decision."""
+    classification = decision.classification
+    by = f" ({classification.classifier}: {classification.reason})" if classification.classifier else ""
+    return f"{classification.kind.value} failure{by}: {headline(error)}"
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
 
 
 class Tally:
-    """Counts micro-batches and rows per query (by Spark query name) and records how each run
-    ended, from ``streaming.after_start``, ``streaming.progress_made`` and
-    ``streaming.query_terminated``. Receivers run on the manager's threads; reads are locked."""
+    """Counts micro-batches and rows per query (by Spark query name), records how each run
+    ended, and follows recoveries, from ``streaming.after_start``, ``streaming.progress_made``,
+    ``streaming.query_terminated`` and the ``streaming.recovery_*`` / ``streaming.recovered``
+    signals. Receivers run on the manager's threads; reads are locked."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._queries: dict[str, QueryTally] = {}
         self._changed = threading.Condition(self._lock)
+        self._failures = 0  # failures and recovery events of every query so far
+
+    @property
+    def failures(self) -> int:
+        """How many failures and recovery events (of any query) were seen so far: a change
+        means some query failed, or is being or was recovered, in between."""
+        with self._lock:
+            return self._failures
 
     def connect(self, signals: SignalBus) -> None:
         signals.connect(sig.AFTER_START, self._started)
         signals.connect(sig.PROGRESS_MADE, self._progressed)
         signals.connect(sig.QUERY_TERMINATED, self._terminated)
+        signals.connect(sig.QUERY_FAILED, self._failed)
+        signals.connect(sig.RECOVERY_SCHEDULED, self._scheduled)
+        signals.connect(sig.RECOVERY_STARTED, self._recovering)
+        signals.connect(sig.RECOVERED, self._recovered)
+        signals.connect(sig.RECOVERY_EXHAUSTED, self._exhausted)
+        signals.connect(sig.RECOVERY_DECLINED, self._declined)
 
     def _entry(self, name: str) -> QueryTally:
         return self._queries.setdefault(name, QueryTally())
@@ -96,11 +143,54 @@ class Tally:
             self._entry(payload.name).ended[payload.run_id] = payload.exception
             self._changed.notify_all()
 
+    def _failed(self, sender: Any, payload: sig.StreamTerminated) -> None:
+        with self._lock:
+            self._failures += 1
+            if not payload.requested:  # a failure kindling did not cause: the manager judges it
+                self._entry(payload.name).deciding = True
+
+    def _note(self, name: str, event: str, line: str) -> None:
+        with self._lock:
+            self._failures += 1
+            entry = self._entry(name)
+            entry.recovery = event
+            entry.deciding = False
+            entry.notes.append(line)
+
+    def _scheduled(self, sender: Any, payload: sig.StreamRecoveryScheduled) -> None:
+        what = f"recovering (attempt {payload.attempt}/{payload.max_attempts} in {payload.delay:.1f}s)"
+        self._note(payload.name, "scheduled", f"{what} after a {_decided(payload.decision, payload.error)}")
+
+    def _recovering(self, sender: Any, payload: sig.StreamRecovering) -> None:
+        with self._lock:
+            self._failures += 1
+            self._entry(payload.name).recovery = "started"
+
+    def _recovered(self, sender: Any, payload: sig.StreamRecovered) -> None:
+        with self._lock:
+            entry = self._entry(payload.name)
+            entry.recovered.update(run for run, error in entry.ended.items() if error)
+        batches = "micro-batch" if payload.batches == 1 else "micro-batches"
+        proof = f"{payload.batches} healthy {batches}" if payload.healthy_by == "batches" else "a healthy period"
+        self._note(payload.name, "recovered", f"recovered after {_attempts(payload.attempts)} in {payload.seconds:.1f}s ({proof})")
+
+    def _exhausted(self, sender: Any, payload: sig.StreamRecoveryExhausted) -> None:
+        line = f"exhausted after {_attempts(payload.attempts)} (budget {payload.max_attempts}): {_decided(payload.decision, payload.error)}"
+        self._note(payload.name, "exhausted", line)
+
+    def _declined(self, sender: Any, payload: sig.StreamRecoveryDeclined) -> None:
+        action = payload.decision.action
+        by = f" by {action.strategy}" if action.strategy else ""
+        line = f"not recovered ({action.kind.value}{by}: {action.reason}) after a {_decided(payload.decision, payload.error)}"
+        self._note(payload.name, "declined", line)
+
     def of(self, name: str) -> QueryTally:
         """A copy of what query ``name`` did so far."""
         with self._lock:
             entry = self._queries.get(name, QueryTally())
-            return QueryTally(entry.batches, entry.rows, set(entry.runs), dict(entry.ended))
+            return attrs.evolve(
+                entry, runs=set(entry.runs), ended=dict(entry.ended), recovered=set(entry.recovered), notes=list(entry.notes)
+            )
 
     def wait_ended(self, runs: Iterable[str], timeout: float) -> bool:
         """Wait (at most ``timeout`` s) until each of ``runs`` started during the command has
@@ -116,10 +206,34 @@ class Tally:
             return self._changed.wait_for(all_ended, timeout)
 
 
+def _unresolved(tally: QueryTally) -> str | None:
+    """The exception of the last run that failed with nothing made good after it: neither a
+    recovery (``streaming.recovered``) nor a later run that ended cleanly."""
+    unresolved = None
+    for run, error in tally.ended.items():
+        if error is None:
+            unresolved = None
+        elif run not in tally.recovered:
+            unresolved = error
+    return unresolved
+
+
+def is_alive(status: QueryStatus, tally: QueryTally) -> bool:
+    """The query runs, or will run again by itself: starting, running, waiting out a recovery's
+    backoff, or failed a moment ago and being judged (a restart may follow)."""
+    return status.state in ALIVE_STATES or tally.deciding
+
+
+def in_recovery(status: QueryStatus, tally: QueryTally) -> bool:
+    """A failure of the query is being judged, or its restart is waiting or starting."""
+    return status.state in (QueryState.RECOVERING, QueryState.STARTING) or tally.deciding
+
+
 def problem_of(status: QueryStatus, tally: QueryTally) -> str | None:
-    """Why this query did not end well (``None``: it did): it failed, a run ended with an
-    exception (even one kindling was stopping), or its stop timed out."""
-    ended_with = next((error for error in tally.ended.values() if error), None)
+    """Why this query did not end well (``None``: it did): it failed (or exhausted its
+    recovery), a run ended with an exception that nothing made good afterwards (a recovery, or
+    a later run that ended cleanly; even a run kindling was stopping), or its stop timed out."""
+    ended_with = _unresolved(tally)
     if status.state in FAILED_STATES or ended_with:
         return status.last_error or ended_with or str(status.state)
     if status.stop_timed_out:
@@ -174,6 +288,26 @@ def lag_text(status: QueryStatus) -> str:
     return f"{total} {unit}".strip()
 
 
+def recovery_text(status: QueryStatus, tally: QueryTally) -> str:
+    """Where the query is in recovering from failures: ``recovering (attempt 2/5 in 0.8s)``
+    during a backoff, ``restarted (attempt 2/5)`` until the restarted run proves healthy,
+    ``recovered``, ``exhausted after 5 attempts``, ``not recovered (give-up)``; ``-`` when
+    nothing failed."""
+    attempt = f"attempt {status.recovery_attempts}/{status.recovery_limit}"
+    if status.state is QueryState.RECOVERING:
+        wait = "" if status.next_attempt_at is None else f" in {max(0.0, status.next_attempt_at - status.taken_at):.1f}s"
+        return f"recovering ({attempt}{wait})"
+    if status.state is QueryState.EXHAUSTED:
+        return f"exhausted after {_attempts(status.recovery_attempts)}"
+    if tally.recovery == "started" and status.state in ALIVE_STATES:
+        return f"restarted ({attempt})"
+    if tally.recovery == "recovered":
+        return "recovered" if status.recoveries <= 1 else f"recovered ({status.recoveries}x)"
+    if status.state is QueryState.FAILED and status.recovery_action:
+        return f"not recovered ({status.recovery_action})"
+    return "-"
+
+
 def _age(status: QueryStatus) -> str:
     if status.last_progress_at is None:
         return "-"
@@ -214,7 +348,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: frozense
 class LiveTable:
     """The terminal view: the whole table redrawn in place at each :meth:`update`."""
 
-    HEADER = ("QUERY", "STATE", "BATCH", "ROWS", "ROWS/S", "LAG", "LAST PROGRESS")
+    HEADER = ("QUERY", "STATE", "BATCH", "ROWS", "ROWS/S", "LAG", "LAST PROGRESS", "FAILURES", "RECOVERY")
 
     def __init__(self, out: TextIO, tally: Tally, title: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
@@ -237,10 +371,12 @@ class LiveTable:
                     f"{status.processed_rows_per_second:.1f}",
                     lag_text(status),
                     _age(status),
+                    str(status.failures),
+                    recovery_text(status, counted),
                 )
             )
         elapsed = self.clock() - self.began
-        return [f"{self.title}: {elapsed:.0f}s (Ctrl-C stops every query)", *_table(self.HEADER, rows, frozenset({2, 3, 4}))]
+        return [f"{self.title}: {elapsed:.0f}s (Ctrl-C stops every query)", *_table(self.HEADER, rows, frozenset({2, 3, 4, 7}))]
 
     def update(self, statuses: Mapping[str, QueryStatus]) -> None:
         lines = self.render(statuses)
@@ -256,8 +392,13 @@ class LiveTable:
 
 
 class ChangeLines:
-    """The log view: a line per state change, and per query a progress line when it finished
-    micro-batches since the last one, at most every ``progress_every`` seconds."""
+    """The log view: a line per state change and per recovery event, and per query a progress
+    line when it finished micro-batches since the last one, at most every ``progress_every``
+    seconds.
+
+    Recovery events come from the signals (a restart after a short backoff happens between two
+    refreshes, so the states alone would not show it): ``recovering`` and ``exhausted`` are said
+    by their event lines, not again as states."""
 
     def __init__(
         self,
@@ -274,6 +415,7 @@ class ChangeLines:
         self.began = clock()
         self._states: dict[str, QueryState] = {}
         self._batches: dict[str, tuple[int, float]] = {}  # key -> batches counted when last shown, when
+        self._notes: dict[str, int] = {}  # key -> recovery notes already shown
 
     def _echo(self, key: str, text: str) -> None:
         click.echo(f"[{self.clock() - self.began:6.1f}s] {key}  {text}", file=self.out)
@@ -281,11 +423,19 @@ class ChangeLines:
     def update(self, statuses: Mapping[str, QueryStatus]) -> None:
         now = self.clock()
         for key, status in statuses.items():
+            counted = self.tally.of(status.name)
+            shown_notes = self._notes.get(key, 0)
+            for note in counted.notes[shown_notes:]:
+                self._echo(key, note)
+            self._notes[key] = len(counted.notes)
             if self._states.get(key) is not status.state:
                 self._states[key] = status.state
+                said = status.state in (QueryState.RECOVERING, QueryState.EXHAUSTED) or (
+                    status.state is QueryState.FAILED and counted.recovery == "declined" and len(counted.notes) > shown_notes
+                )
                 error = f": {headline(status.last_error)}" if status.state in FAILED_STATES and status.last_error else ""
-                self._echo(key, f"{status.state}{error}")
-            counted = self.tally.of(status.name)
+                if not said:
+                    self._echo(key, f"{status.state}{error}")
             shown, at = self._batches.get(key, (0, float("-inf")))
             if counted.batches != shown and now - at >= self.progress_every:
                 self._batches[key] = (counted.batches, now)
@@ -302,18 +452,33 @@ class ChangeLines:
 # --------------------------------------------------------------------------- the end
 
 
+def _last_failure(status: QueryStatus) -> str:
+    """``transient (spark-errors: matched ...) -> restart (restart-with-backoff: ...)``: how the
+    last failure was classified and what recovery decided."""
+    classified = f"{status.classification} ({status.classifier}: {status.classification_reason})"
+    if not status.recovery_action:
+        return classified
+    by = f"{status.recovery_strategy}: " if status.recovery_strategy else ""
+    return f"{classified} -> {status.recovery_action} ({by}{status.recovery_reason})"
+
+
 def summary_lines(statuses: Mapping[str, QueryStatus], tally: Tally) -> list[str]:
-    """The summary table (state, batches and rows this run, last error) and each error's first line."""
-    rows, errors = [], []
+    """The summary table (state, batches and rows this run, failures and recoveries, last
+    error), each error's first line, and for each query that failed how its last failure was
+    classified and what recovery did."""
+    rows, errors, recoveries = [], [], []
     for key, status in statuses.items():
         counted = tally.of(status.name)
         problem = problem_of(status, counted)
         state = str(status.state) + (" (stop timed out)" if status.stop_timed_out else "")
-        rows.append((key, state, str(counted.batches), str(counted.rows), headline(problem, 60) or "-"))
+        counts = (str(counted.batches), str(counted.rows), str(status.failures), str(status.recoveries))
+        rows.append((key, state, *counts, headline(problem, 60) or "-"))
         if problem:
             errors.append(f"  {key}: {headline(problem, 400)}")
-    table = _table(("QUERY", "STATE", "BATCHES", "ROWS", "LAST ERROR"), rows, frozenset({2, 3}))
-    return table + (["", "errors:", *errors] if errors else [])
+        if status.classification:
+            recoveries.append(f"  {key}: {_last_failure(status)}")
+    table = _table(("QUERY", "STATE", "BATCHES", "ROWS", "FAILURES", "RECOVERED", "LAST ERROR"), rows, frozenset({2, 3, 4, 5}))
+    return table + (["", "errors:", *errors] if errors else []) + (["", "last failure:", *recoveries] if recoveries else [])
 
 
 def summary_document(statuses: Mapping[str, QueryStatus], tally: Tally, **facts: Any) -> dict[str, Any]:
@@ -334,6 +499,16 @@ def summary_document(statuses: Mapping[str, QueryStatus], tally: Tally, **facts:
                 "last_error": status.last_error,
                 "stop_timed_out": status.stop_timed_out,
                 "restarts": status.restarts,
+                "failures": status.failures,
+                "recoveries": status.recoveries,
+                "recovery_attempts": status.recovery_attempts,
+                "recovery_limit": status.recovery_limit,
+                "classification": status.classification,
+                "classifier": status.classifier,
+                "classification_reason": status.classification_reason,
+                "recovery_action": status.recovery_action,
+                "recovery_strategy": status.recovery_strategy,
+                "recovery_reason": status.recovery_reason,
                 "trigger": status.trigger,
                 "checkpoint": status.checkpoint,
                 "query_id": status.query_id,

@@ -8,16 +8,21 @@ a progress line per query at most every 10 s. The command ends when:
 * Ctrl-C is pressed (the first press stops every query, each within
   ``tool.kindling.streaming.stop-timeout-seconds``; a second press aborts at once);
 * ``--until-idle``: every query has processed all the input available (``app.streams.process_all_available``,
-  producers first, so a consumer also processes what its producer just wrote);
+  producers first, so a consumer also processes what its producer just wrote); a query that
+  fails meanwhile and is being recovered (``[tool.kindling.recovery]``) is waited for and
+  drained again once restarted;
 * ``--timeout S`` seconds have passed, whatever happens;
-* every query has ended on its own (``availableNow`` triggers, failures).
+* every query has ended on its own (``availableNow`` triggers, failures recovery did not
+  restart); a query waiting out a recovery's backoff has not ended.
 
 Then every query is stopped and a summary printed: per query its final state, the micro-batches
-and rows it processed during the command, its last error, and whether its stop timed out.
+and rows it processed during the command, its failures and recoveries, how its last failure was
+classified and what recovery did, its last error, and whether its stop timed out.
 ``--json`` prints one JSON document with the same facts on stdout (progress lines go to stderr).
 
-Exit status: 0 when every query ended well, 1 when one failed (or did not start, or its stop
-timed out, or ``--until-idle`` was cut short by ``--timeout``), 2 for a usage or configuration
+Exit status: 0 when every query ended well (a failure that was recovered is fine), 1 when one
+failed without being recovered (or did not start, or its stop timed out, or ``--until-idle``
+was cut short by ``--timeout``), 2 for a usage or configuration
 error (an unknown ``--pipes`` name, a checkpoint that cannot be written...), 130 when
 interrupted.
 """
@@ -35,7 +40,17 @@ from typing import Any, TextIO
 import click
 
 from kindling_core.cli._common import EXIT_PROBLEMS, app_from, pipe_ids, reporting_errors
-from kindling_core.cli._stream_view import FAILED_STATES, ChangeLines, LiveTable, Tally, problems, summary_document, summary_lines
+from kindling_core.cli._stream_view import (
+    FAILED_STATES,
+    ChangeLines,
+    LiveTable,
+    Tally,
+    in_recovery,
+    is_alive,
+    problems,
+    summary_document,
+    summary_lines,
+)
 from kindling_core.cli.run_cmd import EXIT_INTERRUPTED
 from kindling_core.errors import KindlingError
 from kindling_core.execution.interrupts import InterruptGate, cooperative_interrupts
@@ -90,13 +105,16 @@ def _check_selection(app: Any, selected: Sequence[str] | None) -> tuple[str, ...
 
 class _Drain(threading.Thread):
     """``--until-idle``: ``app.streams.process_all_available`` off the main thread (the main
-    thread keeps the view and Ctrl-C responsive); sets ``wake`` when done."""
+    thread keeps the view and Ctrl-C responsive); sets ``wake`` when done. ``failures``: the
+    tally's count of failures and recovery events when it began (a drain that saw one is
+    repeated)."""
 
-    def __init__(self, streams: Any, deadline: float | None, wake: threading.Event) -> None:
+    def __init__(self, streams: Any, deadline: float | None, wake: threading.Event, failures: int) -> None:
         super().__init__(name="kindling-stream-until-idle", daemon=True)
         self.streams = streams
         self.deadline = deadline
         self.wake = wake
+        self.failures = failures
         self.caught_up = False
         self.finished = threading.Event()
 
@@ -117,35 +135,73 @@ def _started(streams: Any) -> dict[str, QueryStatus]:
 
 
 def _watch(
-    streams: Any, view: LiveTable | ChangeLines, gate: InterruptGate, wake: threading.Event, *, until_idle: bool, deadline: float | None
+    streams: Any,
+    view: LiveTable | ChangeLines,
+    gate: InterruptGate,
+    wake: threading.Event,
+    tally: Tally,
+    *,
+    until_idle: bool,
+    deadline: float | None,
 ) -> Ending:
     """Refresh the view until Ctrl-C, idleness (``until_idle``), the deadline or the end of every query."""
-    drain = _Drain(streams, deadline, wake) if until_idle else None
+    drain = _Drain(streams, deadline, wake, tally.failures) if until_idle else None
     if drain is not None:
         drain.start()
+    settle_by: float | None = None  # a drain fell short with no failure seen yet: wait this long for Spark's report
     while True:
+        wake.clear()  # set again by a drain that finishes or a Ctrl-C from now on
         statuses = _started(streams)
         view.update(statuses)
         now = time.monotonic()
         if gate.requested:
             return Ending.INTERRUPTED
         if drain is not None and drain.finished.is_set():
-            if any(status.state in FAILED_STATES for status in statuses.values()):
-                return Ending.FAILED
-            if drain.caught_up:
-                return Ending.IDLE
-            return Ending.TIMEOUT if deadline is not None and now >= deadline else Ending.FAILED
-        if not any(status.active for status in statuses.values()):
+            verdict = _drained(drain, statuses, tally, deadline=deadline, now=now)
+            if verdict is _Verdict.AGAIN:
+                settle_by = None
+                drain = _Drain(streams, deadline, wake, tally.failures)
+                drain.start()
+            elif verdict is _Verdict.SETTLE:
+                settle_by = now + SETTLE_SECONDS if settle_by is None else settle_by
+                if now >= settle_by:
+                    return Ending.FAILED
+            elif isinstance(verdict, Ending):
+                return verdict
+        if not any(is_alive(status, tally.of(status.name)) for status in statuses.values()):
             return Ending.ENDED
         if deadline is not None and now >= deadline:
             return Ending.TIMEOUT
         wake.wait(REFRESH_SECONDS if deadline is None else max(0.0, min(REFRESH_SECONDS, deadline - now)))
 
 
+class _Verdict(enum.Enum):
+    """What a finished ``--until-idle`` drain means when it does not end the watch."""
+
+    WAIT = "wait"  # a recovery is under way: drain again once the query runs
+    AGAIN = "again"  # a query failed or was recovered while it drained: drain again
+    SETTLE = "settle"  # it fell short and Spark's report of why has not arrived yet
+
+
+def _drained(drain: _Drain, statuses: Mapping[str, QueryStatus], tally: Tally, *, deadline: float | None, now: float) -> Ending | _Verdict:
+    """The :class:`Ending` a finished drain brings, or why it brings none yet (:class:`_Verdict`)."""
+    if any(in_recovery(status, tally.of(status.name)) for status in statuses.values()):
+        return _Verdict.WAIT
+    if any(status.state in FAILED_STATES for status in statuses.values()):
+        return Ending.FAILED
+    if tally.failures != drain.failures:
+        return _Verdict.AGAIN
+    if drain.caught_up:
+        return Ending.IDLE
+    if deadline is not None and now >= deadline:
+        return Ending.TIMEOUT
+    return _Verdict.SETTLE
+
+
 def _stop_all(streams: Any, tally: Tally, out: TextIO) -> Mapping[str, QueryStatus]:
     """Stop every query (each within the stop timeout), wait for how their runs ended, and
     return their final status."""
-    stopping = [key for key, status in _started(streams).items() if status.active]
+    stopping = [key for key, status in _started(streams).items() if status.active or status.state is QueryState.RECOVERING]
     if stopping:
         timeout = streams.settings.stop_timeout_seconds
         click.echo(f"stopping {', '.join(stopping)} (at most {timeout:g}s each)", file=out)
@@ -180,9 +236,7 @@ def _exit_code(ending: Ending, failing: Sequence[str], *, until_idle: bool) -> i
     return 0
 
 
-def _serve(
-    app: Any, selected: Sequence[str] | None, *, until_idle: bool, timeout: float | None, out: TextIO, as_json: bool
-) -> int:
+def _serve(app: Any, selected: Sequence[str] | None, *, until_idle: bool, timeout: float | None, out: TextIO, as_json: bool) -> int:
     """Start, watch, stop and summarise; return the exit status. Closes the app, except when a
     second Ctrl-C aborts (``KeyboardInterrupt`` propagates: the process ends with its queries)."""
     streams = app.streams
@@ -202,7 +256,9 @@ def _serve(
                 streams.start(selected)
             except StreamStartError as exc:
                 start_error = exc
-            ending = Ending.START_FAILED if start_error else _watch(streams, view, gate, wake, until_idle=until_idle, deadline=deadline)
+            ending = (
+                Ending.START_FAILED if start_error else _watch(streams, view, gate, wake, tally, until_idle=until_idle, deadline=deadline)
+            )
             view.close()
             statuses = _stop_all(streams, tally, out)
             app.close()

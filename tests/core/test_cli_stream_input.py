@@ -8,9 +8,25 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
-from kindling_core.cli._stream_view import ChangeLines, LiveTable, Tally, headline, lag_text, summary_lines
+from kindling_core.cli._stream_view import (
+    ChangeLines,
+    LiveTable,
+    QueryTally,
+    Tally,
+    headline,
+    in_recovery,
+    is_alive,
+    lag_text,
+    problems,
+    recovery_text,
+    summary_document,
+    summary_lines,
+)
+from kindling_core.items import Classification, FailureKind, RecoveryAction, RecoveryActionKind
+from kindling_core.recovery.chain import RecoveryDecision
 from kindling_core.streaming import signals as sig
 from kindling_core.streaming.events import ProgressSnapshot, SourceProgress
 from kindling_core.streaming.state import QueryState
@@ -169,10 +185,10 @@ def test_the_live_table_redraws_in_place() -> None:
     first, second = out.getvalue().split("\x1b[3F\x1b[J")  # back over the title, header and one row
     assert first.splitlines() == [
         "kindling stream shop: 5s (Ctrl-C stops every query)",
-        "QUERY          STATE    BATCH  ROWS  ROWS/S  LAG  LAST PROGRESS",
-        "silver.orders  running      -     0     0.0  -    -",
+        "QUERY          STATE    BATCH  ROWS  ROWS/S  LAG  LAST PROGRESS  FAILURES  RECOVERY",
+        "silver.orders  running      -     0     0.0  -    -                     0  -",
     ]
-    assert second.splitlines()[2] == "silver.orders  running      0    40    12.5  0    2s ago"
+    assert second.splitlines()[2] == "silver.orders  running      0    40    12.5  0    2s ago                0  -"
 
 
 def test_log_lines_say_each_change_once_and_progress_at_most_every_interval() -> None:
@@ -206,12 +222,179 @@ def test_the_summary_names_failures_and_stops_that_timed_out() -> None:
         "feed": status("feed", state=QueryState.STOPPED, stop_timed_out=True, last_error="stopping query 'feed' timed out after 1s"),
     }
     assert summary_lines(final, tally) == [
-        "QUERY          STATE                     BATCHES  ROWS  LAST ERROR",
-        "silver.orders  stopped                         1     5  -",
-        "gold.orders    failed                          0     0  RuntimeException: bad row",
-        "feed           stopped (stop timed out)        0     0  stopping query 'feed' timed out after 1s",
+        "QUERY          STATE                     BATCHES  ROWS  FAILURES  RECOVERED  LAST ERROR",
+        "silver.orders  stopped                         1     5         0          0  -",
+        "gold.orders    failed                          0     0         0          0  RuntimeException: bad row",
+        "feed           stopped (stop timed out)        0     0         0          0  stopping query 'feed' timed out after 1s",
         "",
         "errors:",
         "  gold.orders: RuntimeException: bad row",
         "  feed: stopping query 'feed' timed out after 1s",
     ]
+
+
+# ----------------------------------------------------------------------------- recovery in the views
+
+TRANSIENT = Classification(FailureKind.TRANSIENT, "matched 'ConnectionError'", "spark-errors")
+PERMANENT = Classification(FailureKind.PERMANENT, "ValueError is a programming or data error", "generic")
+RESTART = RecoveryAction(
+    RecoveryActionKind.RESTART, "transient failure, attempt 2 of 5", delay_seconds=0.8, strategy="restart-with-backoff"
+)
+GIVE_UP = RecoveryAction(RecoveryActionKind.GIVE_UP, "permanent failure", strategy="give-up-on-permanent")
+ERROR = "py4j.Py4JException: proxy\nConnectionError: orders unreachable"
+
+
+def emit(tally: Tally, name: str, *events: str, attempt: int = 2) -> None:
+    """Feed ``tally`` the recovery signals ``events`` of query ``kindling_<name>`` (their
+    receivers, as the signal bus would call them)."""
+    query, restart = f"kindling_{name}".replace(".", "_"), RecoveryDecision(RESTART, TRANSIENT, attempt, 5)
+    for event in events:
+        if event == "failed":
+            run = f"run-{len(tally.of(query).ended)}"
+            tally._started(None, sig.StreamStarted(query, name, "q", run, 0.1))
+            tally._failed(None, failure := sig.StreamTerminated(query, name, "q", run, ERROR, None, "listener", False))
+            tally._terminated(None, failure)
+        elif event == "scheduled":
+            tally._scheduled(None, sig.StreamRecoveryScheduled(query, name, attempt, 5, 0.8, 100.8, restart, ERROR))
+        elif event == "started":
+            tally._recovering(None, sig.StreamRecovering(query, name, attempt, 5))
+        elif event == "recovered":
+            tally._recovered(None, sig.StreamRecovered(query, name, "q", "run-ok", attempt, 3.25, 1, "batches"))
+        elif event == "exhausted":
+            exhausted = RecoveryDecision(RESTART, TRANSIENT, 6, 5, exhausted=True)
+            tally._exhausted(None, sig.StreamRecoveryExhausted(query, name, 5, 5, exhausted, ERROR))
+        elif event == "declined":
+            tally._declined(None, sig.StreamRecoveryDeclined(query, name, RecoveryDecision(GIVE_UP, PERMANENT, 1, 5), "ValueError: bad"))
+
+
+def recovering(name: str = "silver.orders", **fields) -> QueryStatus:
+    return status(name, QueryState.RECOVERING, failures=2, recovery_attempts=2, recovery_limit=5, next_attempt_at=100.8, **fields)
+
+
+def test_the_recovery_column_says_where_each_query_is_in_its_recovery() -> None:
+    tally = Tally()
+    emit(tally, "silver.orders", "failed", "scheduled")
+    assert recovery_text(recovering(), tally.of("kindling_silver_orders")) == "recovering (attempt 2/5 in 0.8s)"
+    emit(tally, "silver.orders", "started")
+    restarted = status(state=QueryState.RUNNING, failures=2, recovery_attempts=2, recovery_limit=5)
+    assert recovery_text(restarted, tally.of("kindling_silver_orders")) == "restarted (attempt 2/5)"
+    emit(tally, "silver.orders", "recovered")
+    assert recovery_text(attrs.evolve(restarted, recoveries=1), tally.of("kindling_silver_orders")) == "recovered"
+    assert recovery_text(attrs.evolve(restarted, recoveries=3), tally.of("kindling_silver_orders")) == "recovered (3x)"
+    exhausted = status(state=QueryState.EXHAUSTED, failures=6, recovery_attempts=5, recovery_limit=5)
+    assert recovery_text(exhausted, QueryTally()) == "exhausted after 5 attempts"
+    declined = status(state=QueryState.FAILED, failures=1, recovery_action="alert-only")
+    assert recovery_text(declined, QueryTally()) == "not recovered (alert-only)"
+    assert recovery_text(status(), QueryTally()) == "-"
+
+    out = io.StringIO()
+    LiveTable(out, tally, "kindling stream shop", clock=iter([0.0, 1.0]).__next__).update(
+        {"silver.orders": recovering(), "gold.orders": status("gold.orders")}
+    )
+    assert out.getvalue().splitlines()[1:] == [
+        "QUERY          STATE       BATCH  ROWS  ROWS/S  LAG  LAST PROGRESS  FAILURES  RECOVERY",
+        "silver.orders  recovering      -     0     0.0  -    -                     2  recovering (attempt 2/5 in 0.8s)",
+        "gold.orders    running         -     0     0.0  -    -                     0  -",
+    ]
+
+
+def test_log_lines_tell_each_recovery_event_once_even_between_two_refreshes() -> None:
+    out, tally = io.StringIO(), Tally()
+    lines = ChangeLines(out, tally, clock=lambda: 0.0)
+    lines.update({"silver.orders": status(), "gold.orders": status("gold.orders")})
+    # between two refreshes silver.orders fails, is restarted and recovers; gold.orders fails for good
+    emit(tally, "silver.orders", "failed", "scheduled", "started", "recovered")
+    emit(tally, "gold.orders", "failed", "declined")
+    lines.update(
+        {"silver.orders": status(recoveries=1), "gold.orders": status("gold.orders", QueryState.FAILED, last_error="ValueError: bad")}
+    )
+    lines.update(
+        {"silver.orders": status(recoveries=1), "gold.orders": status("gold.orders", QueryState.FAILED, last_error="ValueError: bad")}
+    )
+    emit(tally, "silver.orders", "failed", "exhausted")
+    lines.update(
+        {"silver.orders": status(state=QueryState.EXHAUSTED, last_error=ERROR), "gold.orders": status("gold.orders", QueryState.FAILED)}
+    )
+    assert [line.split("]", 1)[1].strip() for line in out.getvalue().splitlines()] == [
+        "silver.orders  running",
+        "gold.orders  running",
+        "silver.orders  recovering (attempt 2/5 in 0.8s) after a transient failure (spark-errors: matched 'ConnectionError'): "
+        "ConnectionError: orders unreachable",
+        "silver.orders  recovered after 2 attempts in 3.2s (1 healthy micro-batch)",
+        "gold.orders  not recovered (give-up by give-up-on-permanent: permanent failure) after a permanent failure "
+        "(generic: ValueError is a programming or data error): ValueError: bad",
+        "silver.orders  exhausted after 5 attempts (budget 5): transient failure (spark-errors: matched 'ConnectionError'): "
+        "ConnectionError: orders unreachable",
+    ]
+
+
+def test_a_recovered_failure_is_no_problem_but_one_still_recovering_at_the_end_is() -> None:
+    tally = Tally()
+    emit(tally, "silver.orders", "failed", "scheduled", "started", "recovered")
+    emit(tally, "gold.orders", "failed", "scheduled")
+    emit(tally, "feed", "failed", "scheduled", "started")
+    tally._terminated(None, sig.StreamTerminated("kindling_feed", "feed", "q", "run-restarted", None, None, "listener", True))
+    final = {
+        "silver.orders": status(state=QueryState.STOPPED, failures=1, recoveries=1),
+        "gold.orders": status("gold.orders", QueryState.STOPPED, failures=1, last_error=ERROR),  # stopped during its backoff
+        "feed": status("feed", QueryState.STOPPED, failures=1),  # its restarted run ended cleanly when stopped
+    }
+    assert problems(final, tally) == ["gold.orders"]
+    assert in_recovery(recovering(), QueryTally()) and not in_recovery(status(), QueryTally())
+    emit(tally, "other", "failed")  # failed a moment ago, not judged yet: alive, in recovery
+    failed = status("other", QueryState.FAILED)
+    assert is_alive(failed, tally.of("kindling_other")) and in_recovery(failed, tally.of("kindling_other"))
+    emit(tally, "other", "declined")
+    assert not is_alive(failed, tally.of("kindling_other")) and not in_recovery(failed, tally.of("kindling_other"))
+
+
+def test_the_summary_and_the_json_document_carry_failures_recoveries_and_the_last_decision() -> None:
+    tally = Tally()
+    emit(tally, "silver.orders", "failed", "scheduled", "started", "recovered")
+    emit(tally, "gold.orders", "failed", "declined")
+    last = {"classification": "transient", "classifier": "spark-errors", "classification_reason": "matched 'ConnectionError'"}
+    decided = {
+        "recovery_action": "restart",
+        "recovery_strategy": "restart-with-backoff",
+        "recovery_reason": "attempt 1 of 5",
+    }
+    final = {
+        "silver.orders": status(
+            state=QueryState.STOPPED, failures=1, recoveries=1, recovery_attempts=1, recovery_limit=5, **last, **decided
+        ),
+        "gold.orders": status(
+            "gold.orders",
+            QueryState.FAILED,
+            failures=1,
+            last_error="ValueError: bad",
+            classification="permanent",
+            classifier="generic",
+            classification_reason="ValueError is a programming or data error",
+            recovery_action="give-up",
+            recovery_strategy="give-up-on-permanent",
+            recovery_reason="permanent",
+        ),
+    }
+    assert summary_lines(final, tally) == [
+        "QUERY          STATE    BATCHES  ROWS  FAILURES  RECOVERED  LAST ERROR",
+        "silver.orders  stopped        0     0         1          1  -",
+        "gold.orders    failed         0     0         1          0  ValueError: bad",
+        "",
+        "errors:",
+        "  gold.orders: ValueError: bad",
+        "",
+        "last failure:",
+        "  silver.orders: transient (spark-errors: matched 'ConnectionError') -> restart (restart-with-backoff: attempt 1 of 5)",
+        "  gold.orders: permanent (generic: ValueError is a programming or data error) -> give-up (give-up-on-permanent: permanent)",
+    ]
+    queries = {q["query"]: q for q in summary_document(final, tally, outcome="idle")["queries"]}
+    assert {k: queries["silver.orders"][k] for k in ("failures", "recoveries", "recovery_attempts", "recovery_limit", "problem")} == {
+        "failures": 1,
+        "recoveries": 1,
+        "recovery_attempts": 1,
+        "recovery_limit": 5,
+        "problem": None,
+    }
+    assert {k: queries["silver.orders"][k] for k in (*last, *decided)} == {**last, **decided}
+    assert queries["gold.orders"]["classification"] == "permanent" and queries["gold.orders"]["recovery_action"] == "give-up"
+    assert queries["gold.orders"]["problem"] == "ValueError: bad"
