@@ -370,7 +370,11 @@ class ExecutionConfig:
         "`tool.kindling.recovery.unknown-max-attempts` times; a timed-out pipe is not retried).",
     )
     retry_backoff_seconds: float = setting(
-        1.0, minimum=0, maximum=MAX_SECONDS, unit="seconds", doc="Batch pipes: the longest delay before the first retry; doubled per attempt, with full jitter."
+        1.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="Batch pipes: the longest delay before the first retry; doubled per attempt, with full jitter.",
     )
     retry_backoff_max_seconds: float = setting(
         60.0,
