@@ -38,6 +38,7 @@ bench: setup
 	$(PY) benchmarks/bench_planning.py
 	$(PY) benchmarks/bench_listener.py
 	$(PY) benchmarks/bench_streams.py
+	$(PY) benchmarks/bench_recovery.py
 
 docs: setup
 	$(PY) -m kindling_core.docgen

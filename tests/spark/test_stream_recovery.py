@@ -17,11 +17,12 @@ from __future__ import annotations
 import importlib.metadata as md
 import textwrap
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_streams import DEADLINE, stop_everything, wait_until  # noqa: F401  (stop_everything: an autouse fixture)
 
 from kindling_core.config import parse_config
 from kindling_core.plugin import Classification, FailureKind, RecoveryAction, RecoveryActionKind, RecoveryStrategy
@@ -31,7 +32,6 @@ from kindling_core.testing import FakeEntryPoint, RecordingErrorHandler, make_ap
 pytestmark = pytest.mark.spark
 
 S = QueryState
-DEADLINE = 120.0  # reached only when something is broken
 FAST = "100 milliseconds"
 #: A restart follows a failure within 0.2 s; one healthy micro-batch confirms a recovery.
 QUICK = {"backoff-seconds": 0.05, "backoff-max-seconds": 0.2, "healthy-batches": 1}
@@ -44,22 +44,6 @@ RECOVERY_SIGNALS = (
     "streaming.recovery_exhausted",
     "streaming.recovery_declined",
 )
-
-
-def wait_until(what: str, predicate: Callable[[], object], timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout:.0f}s")
-        time.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def stop_everything(spark) -> Iterator[None]:
-    """Stop every query a test left active."""
-    yield
-    for query in spark.streams.active:
-        query.stop()
 
 
 class Signals:
