@@ -133,7 +133,16 @@ def kindling_recovery_strategies(
 
     Strategies run in the order of ``[tool.kindling.recovery] order``; the first returning a
     :class:`~kindling_core.items.RecoveryAction` decides what happens to a failed stream or
-    pipe (restart with backoff, clean start, alert only, give up).
+    pipe (restart with backoff, clean start, alert only, give up); ``None`` passes to the next.
+    A restart waits ``delay_seconds``: use ``context.backoff.delay(context.attempts_so_far + 1)``
+    for the configured full-jitter backoff (``[tool.kindling.recovery] backoff-seconds`` for
+    streams, ``[tool.kindling.execution] retry-backoff-seconds`` for batch pipes).
+
+    The core's rules apply after the chain, whatever a strategy says: a ``permanent`` failure
+    is never restarted (a restart or clean start becomes give-up); a restart or clean start once
+    ``context.attempts_so_far`` reached ``context.max_attempts`` is exhausted (the budget of the
+    failure's kind; ``unknown`` failures have a small one of their own); a timed-out batch pipe
+    is never retried (the chain is not asked); no action from any strategy means give up.
 
     Example::
 
