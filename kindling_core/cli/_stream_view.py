@@ -105,14 +105,14 @@ class Tally:
         self._lock = threading.Lock()
         self._queries: dict[str, QueryTally] = {}
         self._changed = threading.Condition(self._lock)
-        self._failures = 0  # failures and recovery events of every query so far
+        self._recovery_events = 0  # failures and recovery events of every query so far
 
     @property
-    def failures(self) -> int:
+    def recovery_events(self) -> int:
         """How many failures and recovery events (of any query) were seen so far: a change
         means some query failed, or is being or was recovered, in between."""
         with self._lock:
-            return self._failures
+            return self._recovery_events
 
     def connect(self, signals: SignalBus) -> None:
         signals.connect(sig.AFTER_START, self._started)
@@ -145,13 +145,13 @@ class Tally:
 
     def _failed(self, sender: Any, payload: sig.StreamTerminated) -> None:
         with self._lock:
-            self._failures += 1
+            self._recovery_events += 1
             if not payload.requested:  # a failure kindling did not cause: the manager judges it
                 self._entry(payload.name).deciding = True
 
     def _note(self, name: str, event: str, line: str) -> None:
         with self._lock:
-            self._failures += 1
+            self._recovery_events += 1
             entry = self._entry(name)
             entry.recovery = event
             entry.deciding = False
@@ -159,11 +159,11 @@ class Tally:
 
     def _scheduled(self, sender: Any, payload: sig.StreamRecoveryScheduled) -> None:
         what = f"recovering (attempt {payload.attempt}/{payload.max_attempts} in {payload.delay:.1f}s)"
-        self._note(payload.name, "scheduled", f"{what} after a {_decided(payload.decision, payload.error)}")
+        self._note(payload.name, "scheduled", f"{what}: {_decided(payload.decision, payload.error)}")
 
     def _recovering(self, sender: Any, payload: sig.StreamRecovering) -> None:
         with self._lock:
-            self._failures += 1
+            self._recovery_events += 1
             self._entry(payload.name).recovery = "started"
 
     def _recovered(self, sender: Any, payload: sig.StreamRecovered) -> None:
@@ -181,7 +181,7 @@ class Tally:
     def _declined(self, sender: Any, payload: sig.StreamRecoveryDeclined) -> None:
         action = payload.decision.action
         by = f" by {action.strategy}" if action.strategy else ""
-        line = f"not recovered ({action.kind.value}{by}: {action.reason}) after a {_decided(payload.decision, payload.error)}"
+        line = f"not recovered ({action.kind.value}{by}: {action.reason}): {_decided(payload.decision, payload.error)}"
         self._note(payload.name, "declined", line)
 
     def of(self, name: str) -> QueryTally:

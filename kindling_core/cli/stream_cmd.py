@@ -105,16 +105,16 @@ def _check_selection(app: Any, selected: Sequence[str] | None) -> tuple[str, ...
 
 class _Drain(threading.Thread):
     """``--until-idle``: ``app.streams.process_all_available`` off the main thread (the main
-    thread keeps the view and Ctrl-C responsive); sets ``wake`` when done. ``failures``: the
-    tally's count of failures and recovery events when it began (a drain that saw one is
+    thread keeps the view and Ctrl-C responsive); sets ``wake`` when done. ``recovery_events``:
+    the tally's count of failures and recovery events when it began (a drain that saw one is
     repeated)."""
 
-    def __init__(self, streams: Any, deadline: float | None, wake: threading.Event, failures: int) -> None:
+    def __init__(self, streams: Any, deadline: float | None, wake: threading.Event, recovery_events: int) -> None:
         super().__init__(name="kindling-stream-until-idle", daemon=True)
         self.streams = streams
         self.deadline = deadline
         self.wake = wake
-        self.failures = failures
+        self.recovery_events = recovery_events
         self.caught_up = False
         self.finished = threading.Event()
 
@@ -145,7 +145,7 @@ def _watch(
     deadline: float | None,
 ) -> Ending:
     """Refresh the view until Ctrl-C, idleness (``until_idle``), the deadline or the end of every query."""
-    drain = _Drain(streams, deadline, wake, tally.failures) if until_idle else None
+    drain = _Drain(streams, deadline, wake, tally.recovery_events) if until_idle else None
     if drain is not None:
         drain.start()
     settle_by: float | None = None  # a drain fell short with no failure seen yet: wait this long for Spark's report
@@ -160,7 +160,7 @@ def _watch(
             verdict = _drained(drain, statuses, tally, deadline=deadline, now=now)
             if verdict is _Verdict.AGAIN:
                 settle_by = None
-                drain = _Drain(streams, deadline, wake, tally.failures)
+                drain = _Drain(streams, deadline, wake, tally.recovery_events)
                 drain.start()
             elif verdict is _Verdict.SETTLE:
                 settle_by = now + SETTLE_SECONDS if settle_by is None else settle_by
@@ -189,7 +189,7 @@ def _drained(drain: _Drain, statuses: Mapping[str, QueryStatus], tally: Tally, *
         return _Verdict.WAIT
     if any(status.state in FAILED_STATES for status in statuses.values()):
         return Ending.FAILED
-    if tally.failures != drain.failures:
+    if tally.recovery_events != drain.recovery_events:
         return _Verdict.AGAIN
     if drain.caught_up:
         return Ending.IDLE

@@ -318,10 +318,10 @@ def test_log_lines_tell_each_recovery_event_once_even_between_two_refreshes() ->
     assert [line.split("]", 1)[1].strip() for line in out.getvalue().splitlines()] == [
         "silver.orders  running",
         "gold.orders  running",
-        "silver.orders  recovering (attempt 2/5 in 0.8s) after a transient failure (spark-errors: matched 'ConnectionError'): "
+        "silver.orders  recovering (attempt 2/5 in 0.8s): transient failure (spark-errors: matched 'ConnectionError'): "
         "ConnectionError: orders unreachable",
         "silver.orders  recovered after 2 attempts in 3.2s (1 healthy micro-batch)",
-        "gold.orders  not recovered (give-up by give-up-on-permanent: permanent failure) after a permanent failure "
+        "gold.orders  not recovered (give-up by give-up-on-permanent: permanent failure): permanent failure "
         "(generic: ValueError is a programming or data error): ValueError: bad",
         "silver.orders  exhausted after 5 attempts (budget 5): transient failure (spark-errors: matched 'ConnectionError'): "
         "ConnectionError: orders unreachable",

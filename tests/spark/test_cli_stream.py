@@ -281,7 +281,7 @@ def test_a_transient_failure_is_recovered_and_shown_and_until_idle_still_exits_0
     assert query["classification"] == "transient" and query["recovery_action"] == "restart"
     assert query["recovery_strategy"] == "restart-with-backoff" and query["recovery_attempts"] == 1 and query["recovery_limit"] == 5
     assert re.search(
-        r"silver\.flaky  recovering \(attempt 1/5 in 0\.\ds\) after a transient failure \(\S+: .+\): .*ConnectionError: ledger unreachable",
+        r"silver\.flaky  recovering \(attempt 1/5 in 0\.\ds\): transient failure \(\S+: .+\): .*ConnectionError: ledger unreachable",
         result.stderr,
     )
     assert re.search(r"silver\.flaky  recovered after 1 attempt in [\d.]+s \(1 healthy micro-batch\)", result.stderr)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import textwrap
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -318,8 +319,9 @@ def test_permanent_failures_and_declined_recoveries_are_never_restarted_and_repo
 
 # ----------------------------------------------------------------------------- races
 
-#: A fixed backoff, long enough for the test to act while a restart is pending.
-HOLD = 4.0
+#: A fixed backoff far longer than the test: a retry that fired would show as a start; one that
+#: is still pending is the recovery's waiting thread (``kindling-recover-<key>``).
+HOLD = 60.0
 
 
 def hold_off(context: Any) -> RecoveryAction:
@@ -332,6 +334,11 @@ HOLD_OFF = FakeEntryPoint(
 )
 
 
+def pending_retry(key: str) -> bool:
+    """A recovery of ``key`` is waiting out its backoff (its thread is alive)."""
+    return any(thread.name == f"kindling-recover-{key}" and thread.is_alive() for thread in threading.enumerate())
+
+
 def test_restart_and_stop_during_a_backoff_win_over_the_pending_retry(spark, tmp_path: Path) -> None:
     app, _ = recovering_app(spark, tmp_path, [HOLD_OFF], recovery={"order": ["hold-off", "..."]})
     restarted, stopped = Feed(spark, app, tmp_path, "restarted"), Feed(spark, app, tmp_path, "stopped")
@@ -340,23 +347,25 @@ def test_restart_and_stop_during_a_backoff_win_over_the_pending_retry(spark, tmp
     restarted.break_with(range(4, 7))
     stopped.break_with(range(4, 7))
 
-    for feed in (restarted, stopped):
-        wait_until(f"{feed.name}'s retry scheduled", lambda feed=feed: seen.of(feed.name, "streaming.recovery_scheduled"))
-    due = max(app.streams.query_status(f.name).next_attempt_at for f in (restarted, stopped))
-    assert {app.streams.query_status(f.name).state for f in (restarted, stopped)} == {S.RECOVERING}
+    def backing_off(feed: Feed) -> None:
+        wait_until(f"{feed.name}'s retry scheduled", lambda: seen.of(feed.name, "streaming.recovery_scheduled"))
+        status = app.streams.query_status(feed.name)
+        assert status.state is S.RECOVERING and status.next_attempt_at > time.time() + HOLD / 2 and pending_retry(feed.name)
+
+    backing_off(restarted)
     restarted.mend()
     assert app.streams.restart("restarted").state is S.RUNNING  # at once, not after the backoff
+    backing_off(stopped)
     (status,) = app.streams.stop("stopped")
     assert status.state is S.STOPPED and status.next_attempt_at is None
     assert app.streams.process_all_available(timeout=DEADLINE) and restarted.ids() == list(range(1, 7))
 
-    # A negative check: nothing to poll for but the time the pending retries were due.
-    wait_until("the cancelled retries' due time passed", lambda: time.time() > due + 1.0, timeout=HOLD + DEADLINE)
-    for feed in (restarted, stopped):  # the start, then one restart of `restarted` (the explicit one)
-        assert seen.of(feed.name, "streaming.recovery_started") == []
+    wait_until("the pending retries cancelled", lambda: not pending_retry("restarted") and not pending_retry("stopped"))
+    for feed in (restarted, stopped):
+        assert seen.of(feed.name, "streaming.recovery_started") == []  # neither retry fired
     assert [p.reason for p in seen.of("restarted", "streaming.before_start")][0] == "start"
     assert len(seen.of("restarted", "streaming.before_start")) == 2 and len(seen.of("stopped", "streaming.before_start")) == 1
-    assert app.streams.query_status("restarted").state is S.RUNNING
+    assert app.streams.query_status("restarted").state is S.RUNNING and app.streams.query_status("restarted").next_attempt_at is None
     assert app.streams.query_status("stopped").state is S.STOPPED
     assert [q.name for q in spark.streams.active].count("kindling_stopped") == 0
     app.close()
