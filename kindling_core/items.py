@@ -53,6 +53,8 @@ __all__ = [
     "ChangeContext",
     "ChangeReport",
     "ChangeRows",
+    "ChangeKind",
+    "SchemaChange",
     "TableStatus",
     "TableVersion",
     "ErrorEvent",
@@ -316,6 +318,79 @@ class TableStatus(str, enum.Enum):
     """The table's log could not be read; :attr:`TableVersion.error` says why."""
 
 
+class ChangeKind(str, enum.Enum):
+    """What kind of change a :class:`ChangeReport` is (what the restart policy looks at:
+    ``kindling_core.dimensions.policy.restart_need``)."""
+
+    DATA = "data"
+    """Rows changed (appends, overwrites, updates, deletes, merges); the columns did not."""
+    SCHEMA = "schema"
+    """The columns changed (:attr:`ChangeReport.schema` says how); rows may have changed too."""
+    RECREATED = "recreated"
+    """The table was deleted and created again at its location (its version went back, or
+    its Delta table id changed)."""
+    REFRESH = "refresh"
+    """A periodic refresh (the ``schedule`` detector): nothing says what changed, if anything."""
+    UNCLEAR = "unclear"
+    """The detector cannot tell what changed (the commits were cleaned up from the log), or
+    did not say (a report built without a ``kind``)."""
+
+
+@attrs.frozen
+class SchemaChange:
+    """How a table's columns changed between two versions (top-level columns, compared by
+    name and type; nullability and column metadata are ignored, so turning column mapping on
+    is no schema change).
+
+    A column is *renamed* when column mapping ids show the same column under a new name;
+    without column mapping a rename shows as one column removed and one added. ``known`` is
+    false when the log says the schema changed (``version``, ``operations``) but not how: the
+    column tuples are then empty and the change counts as incompatible unless every
+    operation is ``ADD COLUMNS``.
+    """
+
+    version: int | None = None
+    """The newest version whose commit changed the schema."""
+    added: tuple[str, ...] = ()
+    """Columns that are new."""
+    removed: tuple[str, ...] = ()
+    """Columns that are gone."""
+    renamed: tuple[tuple[str, str], ...] = ()
+    """``(old name, new name)`` pairs."""
+    retyped: tuple[tuple[str, str, str], ...] = ()
+    """``(column, old type, new type)`` triples (Spark's type strings, such as ``string``)."""
+    known: bool = True
+    """Whether the column tuples say exactly what changed."""
+    operations: tuple[str, ...] = ()
+    """The operations of the commits that changed the schema (``DROP COLUMNS``, ``WRITE``...)."""
+    with_data: bool = False
+    """Whether a commit in the same range also changed data."""
+
+    @property
+    def incompatible(self) -> bool:
+        """A column removed, renamed or retyped (or an unknown change that is not only
+        ``ADD COLUMNS``): a running stream-static join fails at its next micro-batch."""
+        if not self.known:
+            return not self.operations or any(op != "ADD COLUMNS" for op in self.operations)
+        return bool(self.removed or self.renamed or self.retyped)
+
+    def describe(self) -> str:
+        """The change in words, e.g. ``column(s) removed: tier; added: region``."""
+        if not self.known:
+            what = ", ".join(self.operations) or "a metadata commit"
+            return f"the schema changed at version {self.version} ({what}); the columns are not known"
+        parts = []
+        if self.removed:
+            parts.append("removed: " + ", ".join(self.removed))
+        if self.renamed:
+            parts.append("renamed: " + ", ".join(f"{old} -> {new}" for old, new in self.renamed))
+        if self.retyped:
+            parts.append("retyped: " + ", ".join(f"{name} {old} -> {new}" for name, old, new in self.retyped))
+        if self.added:
+            parts.append("added: " + ", ".join(self.added))
+        return "column(s) " + "; ".join(parts) if parts else "no column changed"
+
+
 @attrs.frozen
 class TableVersion:
     """The version probe's answer for one watched Delta table, at one poll.
@@ -346,6 +421,13 @@ class TableVersion:
     """Why the table could not be read (``FAILED``; names the location)."""
     note: str | None = None
     """Why ``data_change`` is ``None``, when it is."""
+    schema: SchemaChange | None = None
+    """How the columns changed after ``last_version`` (``None``: they did not, as far as the
+    log tells). Metadata-only commits (``ALTER TABLE ... DROP / RENAME / ADD COLUMNS``) count
+    here though they change no data; property changes and OPTIMIZE do not."""
+    recreated: bool = False
+    """The table was recreated after ``last_version``: its latest version is below it, or its
+    Delta table id changed."""
 
     @property
     def ok(self) -> bool:
@@ -446,6 +528,11 @@ class ChangeReport:
     """The detector that reported it (filled in with its item name when left empty)."""
     rows: ChangeRows | None = None
     """The Change Data Feed rows that made it a change, when the detector read them."""
+    kind: ChangeKind = attrs.field(default=ChangeKind.UNCLEAR, converter=ChangeKind)
+    """What kind of change it is (the built-in detectors always say; a report that does not
+    is ``UNCLEAR``, which the default restart policy treats as needing a restart)."""
+    schema: SchemaChange | None = None
+    """How the columns changed, for a ``SCHEMA`` change."""
 
 
 def _settings_items(value: Iterable[Setting]) -> tuple[Setting, ...]:

@@ -23,8 +23,8 @@ What is here, grouped by why a plugin needs it:
   :class:`Classification`, :class:`RecoveryContext` (with its :class:`Backoff`) /
   :class:`RecoveryAction`,
   :class:`ChangeContext` (with :class:`TableVersion`, :class:`ChangeRows`) /
-  :class:`ChangeReport`, :class:`ErrorEvent`;
-* the enums those carry: :class:`FailureKind`, :class:`RecoveryActionKind`, :class:`TableStatus`,
+  :class:`ChangeReport` (with :class:`SchemaChange`), :class:`ErrorEvent`;
+* the enums those carry: :class:`FailureKind`, :class:`RecoveryActionKind`, :class:`ChangeKind`, :class:`TableStatus`,
   :class:`PipeMode`, :class:`WriteMode`;
 * the declarations and graph those expose: :class:`Pipe`, :class:`Entity`,
   :class:`PipeGraph`, and :data:`BYTES_PER_MB` (the unit of ``min_size_mb``);
@@ -47,6 +47,7 @@ from kindling_core.items import (
     CacheRecommendation,
     ChangeContext,
     ChangeDetector,
+    ChangeKind,
     ChangeReport,
     ChangeRows,
     Classification,
@@ -60,6 +61,7 @@ from kindling_core.items import (
     RecoveryActionKind,
     RecoveryContext,
     RecoveryStrategy,
+    SchemaChange,
     TableStatus,
     TableVersion,
 )
@@ -98,11 +100,13 @@ __all__ = [
     "ChangeContext",
     "ChangeReport",
     "ChangeRows",
+    "SchemaChange",
     "TableVersion",
     "ErrorEvent",
     # enums
     "FailureKind",
     "RecoveryActionKind",
+    "ChangeKind",
     "TableStatus",
     "PipeMode",
     "WriteMode",
@@ -132,10 +136,12 @@ PAYLOAD_TYPES: tuple[type, ...] = (
     ChangeContext,
     ChangeReport,
     ChangeRows,
+    SchemaChange,
     TableVersion,
     ErrorEvent,
     FailureKind,
     RecoveryActionKind,
+    ChangeKind,
     TableStatus,
     PipeMode,
     WriteMode,

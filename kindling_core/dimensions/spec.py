@@ -10,8 +10,9 @@ watched is part of its declaration, in its ``options``, under the ``change.`` pr
                         "change.columns": ["tier", "region"]})
 
 ``change.detector`` names the detector (an active item of the ``change-detectors`` family;
-default ``tool.kindling.change-detectors.default``). Every other ``change.<name>`` key is a
-setting of that detector, checked against the :class:`~kindling_core.plugin_settings.Setting`
+default ``tool.kindling.change-detectors.default``). ``change.restart`` and ``change.cached``
+are the dimension's restart policy (:mod:`kindling_core.dimensions.policy`), checked here too.
+Every other ``change.<name>`` key is a setting of that detector, checked against the :class:`~kindling_core.plugin_settings.Setting`
 items it declares (:attr:`ChangeDetector.settings <kindling_core.items.ChangeDetector.settings>`):
 an undeclared key, a value of the wrong type or out of range, or a missing required setting is
 a :class:`~kindling_core.dimensions.errors.DimensionOptionError` raised when watching starts.
@@ -27,6 +28,7 @@ import attrs
 from kindling_core._convert import frozen_mapping
 from kindling_core._names import did_you_mean
 from kindling_core.dimensions.errors import DimensionOptionError
+from kindling_core.dimensions.policy import POLICY_OPTIONS, RestartPolicy, restart_policy
 from kindling_core.items import ChangeDetector
 from kindling_core.model import Entity
 from kindling_core.plugin_settings import SETTING_TYPES, Setting
@@ -48,12 +50,14 @@ def probe_readable(entity: Entity) -> bool:
 @attrs.frozen
 class Dimension:
     """One watched dimension: the entity, its detector (with the plugin that provided it), the
-    detector's checked settings, and the streaming pipes that declare it."""
+    detector's checked settings, the streaming pipes that declare it, and its checked restart
+    policy (``change.restart`` / ``change.cached``)."""
 
     entity: Entity
     detector: Provided[ChangeDetector]
     settings: Mapping[str, Any] = attrs.field(converter=frozen_mapping)
     pipes: tuple[str, ...] = ()
+    policy: RestartPolicy = RestartPolicy()
 
     @property
     def id(self) -> str:
@@ -107,17 +111,18 @@ def _settings(entity: Entity, detector: ChangeDetector) -> dict[str, Any]:
     given = {
         key[len(OPTION_PREFIX) :]: value
         for key, value in entity.options.items()
-        if isinstance(key, str) and key.startswith(OPTION_PREFIX) and key != DETECTOR_OPTION
+        if isinstance(key, str) and key.startswith(OPTION_PREFIX) and key != DETECTOR_OPTION and key not in POLICY_OPTIONS
     }
     known = ", ".join(OPTION_PREFIX + name for name in declared) or "(none)"
     for name, value in given.items():
         key = OPTION_PREFIX + name
         setting = declared.get(name)
         if setting is None:
-            hint = did_you_mean(name, declared)
+            hint = did_you_mean(key, [OPTION_PREFIX + other for other in declared] + list(POLICY_OPTIONS))
             raise DimensionOptionError(
                 f"entity {entity.id!r}: options[{key!r}] is not a setting of change detector "
-                f"{detector.name!r}.{hint} Its settings: {known}.",
+                f"{detector.name!r} nor a restart option.{hint} Its settings: {known}; restart options: "
+                f"{', '.join(POLICY_OPTIONS)}.",
                 entity=entity.id,
                 option=key,
                 remedy=f"remove the option or fix its spelling (or name the detector it belongs to with {DETECTOR_OPTION!r})",
@@ -163,4 +168,5 @@ def resolve_dimension(entity: Entity, detectors: FamilyView[ChangeDetector], pip
             remedy=f"declare the table with path=, or set options={{{DETECTOR_OPTION!r}: 'schedule'}} "
             "(with 'change.refresh-seconds') or a detector that reads this kind of table",
         )
-    return Dimension(entity=entity, detector=provided, settings=_settings(entity, detector), pipes=tuple(pipes))
+    settings = _settings(entity, detector)
+    return Dimension(entity=entity, detector=provided, settings=settings, pipes=tuple(pipes), policy=restart_policy(entity))

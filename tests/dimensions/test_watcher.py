@@ -472,7 +472,7 @@ def test_an_on_change_callback_that_raises_is_reported_and_the_poll_goes_on() ->
         (
             {"change.min-versions-delta": 2},
             "entity 'dim.customers': options['change.min-versions-delta'] is not a setting of change detector "
-            "'version-poll'. Did you mean 'min-version-delta'?",
+            "'version-poll' nor a restart option. Did you mean 'change.min-version-delta'?",
         ),
         ({"change.min-version-delta": 0}, "entity 'dim.customers': options['change.min-version-delta'] must be an integer >= 1, got 0"),
         ({"change.detector": "change-data-feed", "change.columns": "tier"}, "options['change.columns'] must be an array, got 'tier'"),
