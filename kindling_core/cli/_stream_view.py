@@ -78,8 +78,9 @@ class QueryTally:
     recovery: str | None = None
     """The last recovery event: ``scheduled``, ``started``, ``recovered``, ``exhausted`` or
     ``declined`` (``None``: none during the command)."""
-    deciding: bool = False
-    """A run failed and the manager has not yet said what recovery does about it."""
+    deciding_since: float | None = None
+    """When (``time.monotonic``) a run failed that the manager has not yet said what recovery
+    does about (``None``: nothing pending)."""
     notes: list[str] = attrs.field(factory=list)
     """One line per recovery event, in order (what :class:`ChangeLines` prints)."""
 
@@ -147,14 +148,14 @@ class Tally:
         with self._lock:
             self._recovery_events += 1
             if not payload.requested:  # a failure kindling did not cause: the manager judges it
-                self._entry(payload.name).deciding = True
+                self._entry(payload.name).deciding_since = time.monotonic()
 
     def _note(self, name: str, event: str, line: str) -> None:
         with self._lock:
             self._recovery_events += 1
             entry = self._entry(name)
             entry.recovery = event
-            entry.deciding = False
+            entry.deciding_since = None
             entry.notes.append(line)
 
     def _scheduled(self, sender: Any, payload: sig.StreamRecoveryScheduled) -> None:
@@ -218,15 +219,24 @@ def _unresolved(tally: QueryTally) -> str | None:
     return unresolved
 
 
+#: How long a failure may wait for the manager's decision before the view stops expecting one
+#: (the classifier and recovery-strategy chains take about a millisecond; a plugin may be slow).
+JUDGING_SECONDS = 10.0
+
+
+def _judging(tally: QueryTally) -> bool:
+    return tally.deciding_since is not None and time.monotonic() - tally.deciding_since < JUDGING_SECONDS
+
+
 def is_alive(status: QueryStatus, tally: QueryTally) -> bool:
     """The query runs, or will run again by itself: starting, running, waiting out a recovery's
     backoff, or failed a moment ago and being judged (a restart may follow)."""
-    return status.state in ALIVE_STATES or tally.deciding
+    return status.state in ALIVE_STATES or _judging(tally)
 
 
 def in_recovery(status: QueryStatus, tally: QueryTally) -> bool:
     """A failure of the query is being judged, or its restart is waiting or starting."""
-    return status.state in (QueryState.RECOVERING, QueryState.STARTING) or tally.deciding
+    return status.state in (QueryState.RECOVERING, QueryState.STARTING) or _judging(tally)
 
 
 def problem_of(status: QueryStatus, tally: QueryTally) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from kindling_core.cli import _stream_view
 from kindling_core.cli._stream_view import (
     ChangeLines,
     LiveTable,
@@ -328,7 +329,7 @@ def test_log_lines_tell_each_recovery_event_once_even_between_two_refreshes() ->
     ]
 
 
-def test_a_recovered_failure_is_no_problem_but_one_still_recovering_at_the_end_is() -> None:
+def test_a_recovered_failure_is_no_problem_but_one_still_recovering_at_the_end_is(monkeypatch: pytest.MonkeyPatch) -> None:
     tally = Tally()
     emit(tally, "silver.orders", "failed", "scheduled", "started", "recovered")
     emit(tally, "gold.orders", "failed", "scheduled")
@@ -344,6 +345,9 @@ def test_a_recovered_failure_is_no_problem_but_one_still_recovering_at_the_end_i
     emit(tally, "other", "failed")  # failed a moment ago, not judged yet: alive, in recovery
     failed = status("other", QueryState.FAILED)
     assert is_alive(failed, tally.of("kindling_other")) and in_recovery(failed, tally.of("kindling_other"))
+    monkeypatch.setattr(_stream_view, "JUDGING_SECONDS", 0.0)  # a decision that never comes is not waited for forever
+    assert not is_alive(failed, tally.of("kindling_other")) and not in_recovery(failed, tally.of("kindling_other"))
+    monkeypatch.undo()
     emit(tally, "other", "declined")
     assert not is_alive(failed, tally.of("kindling_other")) and not in_recovery(failed, tally.of("kindling_other"))
 
