@@ -253,7 +253,12 @@ class App:
 
                 return SparkStreamDriver(self.spark, root=self.config.root)
 
-            self._streams = StreamManager(self, driver_factory=spark_driver)
+            def spark_watcher(app: App, *, on_change: Any) -> Any:
+                from kindling_core.spark.dimensions import dimension_watcher
+
+                return dimension_watcher(app, on_change=on_change)
+
+            self._streams = StreamManager(self, driver_factory=spark_driver, watcher_factory=spark_watcher)
         return self._streams
 
     def failure_classifiers(self) -> tuple[Provided[FailureClassifier], ...]:

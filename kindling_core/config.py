@@ -65,6 +65,7 @@ __all__ = [
     "CacheConfig",
     "RecoveryConfig",
     "ChangeDetectorsConfig",
+    "RestartsConfig",
     "ExecutionConfig",
     "SparkConfig",
     "StreamingConfig",
@@ -345,6 +346,41 @@ class ChangeDetectorsConfig:
 
 
 @attrs.frozen
+class RestartsConfig:
+    """``[tool.kindling.restarts]``: the restart controller of ``app.streams`` (requests from
+    dimension changes, ``app.streams.request_restart`` and cascades; see docs/design/streaming.md)."""
+
+    TABLE: ClassVar[str] = "tool.kindling.restarts"
+
+    debounce_seconds: float = setting(
+        5.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        doc="A query restarts once no new request for it came for this long, so a burst of changes "
+        "settles into one restart (0 = as soon as a slot is free).",
+    )
+    max_wait_seconds: float = setting(
+        60.0,
+        minimum=0,
+        maximum=MAX_SECONDS,
+        unit="seconds",
+        at_least="debounce_seconds",
+        doc="A query restarts at the latest this long after the first request it has pending, "
+        "however steadily new requests keep coming.",
+    )
+    max_concurrent: int = setting(
+        2, minimum=1, doc="At most this many queries are being stopped and started again by the controller at once."
+    )
+    cascade_depth: int = setting(
+        3,
+        minimum=0,
+        doc="A completed restart asks for restarts of the streaming pipes reading its output as a "
+        "stream, at most this many hops from the first restart (0 = no cascades).",
+    )
+
+
+@attrs.frozen
 class ExecutionConfig:
     """``[tool.kindling.execution]``: how runs behave when a pipe fails or hangs.
 
@@ -500,6 +536,9 @@ class KindlingConfig:
     )
     change_detectors: ChangeDetectorsConfig = setting(
         ChangeDetectorsConfig(), doc="The default change detector and the dimension watcher's poll interval."
+    )
+    restarts: RestartsConfig = setting(
+        RestartsConfig(), doc="The restart controller: debounce, maximum wait, concurrent restarts, cascade depth."
     )
     error_handlers: ChainConfig = setting(ChainConfig(), doc="Order of the error handlers.")
     execution: ExecutionConfig = setting(ExecutionConfig(), doc="How runs behave when a pipe fails or hangs.")

@@ -22,6 +22,7 @@ EMITTING_MODULES: tuple[str, ...] = (
     "kindling_core.planning.signals",
     "kindling_core.execution.signals",
     "kindling_core.streaming.signals",
+    "kindling_core.streaming.restart_signals",
     "kindling_core.dimensions.signals",
 )
 

@@ -20,7 +20,14 @@ Threads (see ``docs/design/streaming.md``):
 * each failure nobody asked for gets a short-lived **recovery** thread
   (``kindling-recover-<key>``) that judges it (the classifier and recovery-strategy chains),
   waits out the backoff, starts the query again and confirms its health
-  (:mod:`kindling_core.streaming.recovery`).
+  (:mod:`kindling_core.streaming.recovery`);
+* the **restart controller** (:mod:`kindling_core.streaming.restarts`, ``kindling-restarts``
+  and its short ``kindling-restart-<key>`` workers) turns restart requests
+  (:meth:`StreamManager.request_restart`, dimension changes, cascades) into coalesced,
+  debounced, throttled restarts through the normal restart path;
+* the **dimension watcher** (``kindling-dimensions-watcher``), started with the first
+  streaming pipe that declares dimensions, hands each change to the dimension's restart policy
+  and the controller.
 
 Locks: ``_lock`` guards the records' fields and the id maps, each cell has its own lock for
 the compare-and-set; neither is ever held across a driver call (py4j, Spark Connect) or a
@@ -40,6 +47,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from kindling_core._names import did_you_mean
 from kindling_core.config import StreamingConfig
 from kindling_core.errors import ReceiverError
 from kindling_core.items import FailureContext, RecoveryActionKind
@@ -62,6 +70,15 @@ from kindling_core.streaming.events import ProgressSnapshot, QueryIdle, QueryPro
 from kindling_core.streaming.preflight import check_checkpoints, check_inputs, check_query_names, query_name_for
 from kindling_core.streaming.queue import EventQueue
 from kindling_core.streaming.recovery import PendingRecovery, QueryRecovery, judge_failure, new_budget
+from kindling_core.streaming.restarts import (
+    CascadeTarget,
+    Health,
+    RestartAttempt,
+    RestartCheck,
+    RestartController,
+    RestartRequest,
+    Verdict,
+)
 from kindling_core.streaming.state import STARTABLE, TERMINAL, QueryState, StateCell
 from kindling_core.streaming.status import QueryStatus, progress_fields
 from kindling_core.streaming.triggers import Trigger
@@ -69,6 +86,7 @@ from kindling_core.streaming.watchdog import START, Watchdog, WatchTarget
 
 if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.app import App
+    from kindling_core.items import ChangeReport
     from kindling_core.model import Pipe
     from kindling_core.recovery import RecoveryDecision
 
@@ -131,7 +149,10 @@ class StreamManager:
 
     ``driver`` (or ``driver_factory``, called on first use) talks to Spark; ``app.streams``
     passes a factory of :class:`kindling_core.spark.streams.SparkStreamDriver` on the app's
-    session. ``clock`` gives epoch seconds (tests).
+    session. ``watcher_factory(app, on_change=...)`` builds the dimension watcher (not started;
+    ``app.streams`` passes :func:`kindling_core.spark.dimensions.dimension_watcher`; without
+    one, dimensions are not watched). ``clock`` gives epoch seconds (tests; the restart
+    controller's debounce uses it too).
     """
 
     def __init__(
@@ -140,6 +161,7 @@ class StreamManager:
         *,
         driver: StreamDriver | None = None,
         driver_factory: Callable[[], StreamDriver] | None = None,
+        watcher_factory: Callable[..., Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._app = app
@@ -160,6 +182,10 @@ class StreamManager:
         self._machinery_claimed = False
         self._closed = False
         self._thread_roles = threading.local()  # .detached: the consumer or a recovery thread (nobody to raise to)
+        self._watcher_factory = watcher_factory
+        self._watcher: Any = None  # the dimension watcher, once a pipe with dimensions started
+        self._watcher_lock = threading.Lock()
+        self._restarts: RestartController | None = None
 
     # ------------------------------------------------------------------ configuration
 
@@ -336,6 +362,7 @@ class StreamManager:
         records = self._select(pipes, "app.streams.start(pipes=...)", startable=True)
         starts = self._prepare(records)
         self._ensure_machinery()
+        self._watch_dimensions(records)
         for record in records:
             self._start(record, starts.get(record.key), "start")
         return tuple(self._status_of(record) for record in records)
@@ -350,6 +377,7 @@ class StreamManager:
         (record,) = self._select([pipe], "app.streams.restart()", startable=True, closure=False)
         starts = self._prepare([record])
         self._ensure_machinery()
+        self._watch_dimensions([record])
         self._cancel_recovery(record, halt=False)
         if record.cell.state in (S.RUNNING, S.STOPPING, S.STARTING):
             if not self._stop(record, self._timeout(timeout), f"restart: {reason}"):
@@ -494,6 +522,8 @@ class StreamManager:
         again."""
         records = self._select(pipes, "app.streams.stop(pipes=...)", startable=False)
         wait = self._timeout(timeout)
+        if pipes is None:
+            self._stop_watcher()
         for record in records:
             self._cancel_recovery(record, halt=True)
         running = [r for r in reversed(records) if r.cell.state in (S.STARTING, S.RUNNING)]
@@ -932,12 +962,28 @@ class StreamManager:
         micro-batches or ran ``healthy-seconds`` without failing, then report it recovered. A
         run that fails, stops or is replaced first is not recovered (its failure is judged as
         part of the same crash loop)."""
+        with self._lock:
+            run = record.run_id
+        healthy = self._await_healthy(record, run)
+        if healthy is None:
+            return
+        batches, healthy_by, attempts, began = healthy
+        with self._lock:
+            record.recovery.recoveries += 1
+        seconds = time.monotonic() - began if began is not None else 0.0
+        payload = sig.StreamRecovered(record.name, record.pipe_id, record.query_id, run, attempts, seconds, batches, healthy_by)
+        self._emit(sig.RECOVERED, payload)
+
+    def _await_healthy(self, record: _Record, run: str | None) -> tuple[int, str, int, float | None] | None:
+        """The health rule, on the caller's thread: wait until ``record``'s run ``run`` made
+        ``healthy-batches`` micro-batches or ran ``healthy-seconds`` without failing. Returns
+        ``(batches, healthy_by, loop attempts, loop began)`` (the crash loop is ended), or
+        ``None`` when the run failed, stopped or was replaced first."""
         config = self._app.config.recovery
         recovery = record.recovery
         with self._lock:
-            run = record.run_id
-            if run is None or record.cell.state is not S.RUNNING:
-                return
+            if run is None or record.run_id != run or record.cell.state is not S.RUNNING:
+                return None
             recovery.probation_run, recovery.probation_batches = run, 0
 
         def settled() -> bool:
@@ -949,14 +995,10 @@ class StreamManager:
             self._changed.wait_for(settled, config.healthy_seconds)
         with self._lock:
             if recovery.probation_run != run or record.run_id != run or record.cell.state is not S.RUNNING:
-                return
+                return None
             batches = recovery.probation_batches
             attempts, began = recovery.end_loop()
-            recovery.recoveries += 1
-        seconds = time.monotonic() - began if began is not None else 0.0
-        healthy_by = "batches" if batches >= config.healthy_batches else "seconds"
-        payload = sig.StreamRecovered(record.name, record.pipe_id, record.query_id, run, attempts, seconds, batches, healthy_by)
-        self._emit(sig.RECOVERED, payload)
+        return batches, "batches" if batches >= config.healthy_batches else "seconds", attempts, began
 
     def _exhaust(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
         if not self._move(record, S.FAILED, S.EXHAUSTED, f"recovery budget spent: {decision.action.reason}"):
@@ -1000,6 +1042,174 @@ class StreamManager:
             attempts=attempts,
             max_attempts=decision.max_attempts,
         )
+
+    # ------------------------------------------------------------------ restarts (the controller)
+
+    @property
+    def restarts(self) -> RestartController:
+        """The restart controller (created on first use; see :mod:`kindling_core.streaming.restarts`)."""
+        with self._lock:
+            if self._restarts is None:
+                close_wait = self.settings.stop_timeout_seconds * 2 + 5.0
+                self._restarts = RestartController(_RestartHost(self), self._app.config.restarts, clock=self._clock, close_wait=close_wait)
+            return self._restarts
+
+    def request_restart(self, pipe: str, reason: str, *, version: int | None = None, entity: str | None = None) -> bool:
+        """Ask for a restart of ``pipe`` (a streaming pipe id or registered name) because of
+        ``reason``; ``version`` is the (dimension) version that asks for it, ``entity`` the
+        entity that changed. Returns at once: the restart controller coalesces the requests of
+        one query (the newest version wins), waits ``tool.kindling.restarts.debounce-seconds``
+        for a burst to settle (at most ``max-wait-seconds``), restarts at most
+        ``max-concurrent`` queries at once and never one query twice at once; a query that is
+        not running when its turn comes, or is recovering, is skipped
+        (``restarts.restart_skipped``). Returns whether this request began a new pending
+        restart (``False``: a pending one absorbed it)."""
+        self._check_open()
+        where = "app.streams.request_restart()"
+        (record,) = self._select([pipe], where, startable=True, closure=False)
+        if not isinstance(reason, str) or not reason.strip():
+            raise StreamingError(
+                f"{where}: the reason for restarting {record.label()} must be a non-empty string, got {reason!r}",
+                query=record.key,
+                culprit="reason",
+                remedy=f"say why, e.g. app.streams.request_restart({record.key!r}, 'customers schema changed')",
+            )
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+            raise StreamingError(
+                f"{where}: version must be a table version (an int >= 0) or None, got {version!r} for {record.label()}",
+                query=record.key,
+                culprit="version",
+                remedy="pass the Delta version of the change (ChangeReport.to_version), or leave it out",
+            )
+        if entity is not None:
+            entities = self._app.catalog.entities
+            if entity not in entities:
+                raise StreamingError(
+                    f"{where}: entity {entity!r} is not declared.{did_you_mean(str(entity), entities)} "
+                    f"Entities: {', '.join(sorted(entities)) or '(none)'}.",
+                    query=record.key,
+                    culprit=f"entity {entity!r}",
+                    remedy="name a declared entity (the dimension that changed), or leave entity out",
+                )
+        return self.restarts.request(RestartRequest(record.key, reason.strip(), version=version, entity=entity, source="api"))
+
+    def _restart_check(self, key: str) -> RestartCheck:
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                return RestartCheck(Verdict.SKIP, f"{key!r} is no longer managed by app.streams")
+            state = record.cell.state
+            recovery = record.recovery
+            probation = recovery.probation_run is not None and recovery.probation_run == record.run_id
+            deciding = recovery.deciding
+        if state is S.RUNNING and not probation and not deciding:
+            return RestartCheck(Verdict.READY)
+        if state is S.RUNNING:
+            return RestartCheck(Verdict.DEFER, "its recovery is confirming the restarted run's health")
+        if state in (S.STARTING, S.STOPPING):
+            return RestartCheck(Verdict.DEFER, f"it is {state}")
+        if state is S.RECOVERING or (state is S.FAILED and deciding):
+            return RestartCheck(Verdict.SKIP, f"{record.label()} is being recovered; its recovery restarts it over fresh reads")
+        if state in (S.FAILED, S.EXHAUSTED):
+            return RestartCheck(Verdict.SKIP, f"{record.label()} is {state}: recovery owns a failed query; start it to run it again")
+        return RestartCheck(Verdict.SKIP, f"{record.label()} is not running ({state})")
+
+    def _restart_query(self, key: str, reason: str) -> RestartAttempt:
+        """The controller's restart: stop, then start through the normal restart path (its
+        checks and checkpoint validation). A start that fails leaves the query ``failed`` and
+        hands it to recovery."""
+        with self._lock:
+            record = self._records[key]
+            before = record.run_id
+        try:
+            self.restart(key, reason=f"restart requested: {reason}")
+        except StreamStartError as exc:
+            if record.cell.state is S.FAILED:  # nobody to raise to: recovery judges the failed start
+                with self._lock:
+                    record.recovery.failures -= 1  # the start counted it; the judgement counts it again
+                    record.recovery.deciding = True
+                self._spawn_recovery(record, self._restart_failure(record, exc.__cause__ or exc))
+            return RestartAttempt(failed=str(exc), stage="start")
+        except ManagerClosedError:
+            return RestartAttempt(skipped="app.streams was closed")
+        except Exception as exc:  # noqa: BLE001 - the checks before the stop: the query keeps running
+            return RestartAttempt(failed=f"{type(exc).__name__}: {exc}", stage="check")
+        with self._lock:
+            run, state = record.run_id, record.cell.state
+        if run is None or run == before or state is not S.RUNNING:
+            return RestartAttempt(skipped=f"{record.label()} was stopped or started by someone else meanwhile ({state})")
+        return RestartAttempt(run_id=run)
+
+    def _confirm_restart(self, key: str, run: str) -> Health:
+        with self._lock:
+            record = self._records[key]
+        healthy = self._await_healthy(record, run)
+        if healthy is not None:
+            batches, healthy_by, _, _ = healthy
+            return Health(True, batches, healthy_by)
+        state = record.cell.state
+        if state in (S.STOPPING, S.STOPPED):
+            return Health(False, why=f"{record.label()} was stopped before its new run proved healthy", stopped=True)
+        if record.run_id != run and state in (S.STARTING, S.RUNNING):
+            return Health(False, why=f"{record.label()} was restarted by someone else before its new run proved healthy", stopped=True)
+        return Health(False, why=f"the new run of {record.label()} failed before it proved healthy ({state}); its recovery takes over")
+
+    def _cascade_targets(self, key: str) -> tuple[CascadeTarget, ...]:
+        from kindling_core.streaming.cascade import RestartCause, restart_plan
+
+        with self._lock:
+            record = self._records.get(key)
+        if record is None or record.pipe is None:
+            return ()
+        plan = restart_plan(self._app.catalog, pipes=[record.key], max_depth=1)
+        return tuple(CascadeTarget(s.pipe, s.reason, s.entity) for s in plan.steps if s.cause is RestartCause.CASCADE)
+
+    # ------------------------------------------------------------------ dimension watching
+
+    def _watch_dimensions(self, records: Sequence[_Record]) -> None:
+        """Start the dimension watcher (once) when a selected streaming pipe declares
+        dimensions; building it checks the dimensions' options (raises before anything starts)."""
+        if self._watcher_factory is None or not any(r.pipe is not None and r.pipe.dimensions for r in records):
+            return
+        with self._watcher_lock:
+            if self._watcher is not None or self._closed:
+                return
+            watcher = self._watcher_factory(self._app, on_change=self._on_dimension_change)
+            watcher.start()
+            self._watcher = watcher
+
+    def _stop_watcher(self) -> None:
+        with self._watcher_lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def _on_dimension_change(self, report: ChangeReport) -> None:
+        """The watcher's ``on_change``: the dimension's restart policy decides; a restart is
+        requested for each running streaming pipe declaring the dimension (``source="dimension"``,
+        the report's ``to_version``), or each is told ``restarts.restart_skipped`` with the reason."""
+        from kindling_core.dimensions.policy import restart_need
+
+        entity = self._app.catalog.entities.get(report.entity)
+        if entity is None or self._closed:
+            return
+        with self._lock:
+            users = [
+                r.key
+                for r in self._records.values()
+                if r.pipe is not None and report.entity in r.pipe.dimensions and r.cell.state in (S.STARTING, S.RUNNING)
+            ]
+        if not users:
+            return
+        need = restart_need(report, entity)
+        controller = self.restarts
+        reason = f"dimension {report.entity!r} changed ({report.reason})"
+        for key in users:
+            request = RestartRequest(key, reason, version=report.to_version, entity=report.entity, source="dimension")
+            if need.needed:
+                controller.request(request, detached=True)
+            else:
+                controller.skip(request, f"no restart needed: {need.reason}", detached=True)
 
     # ------------------------------------------------------------------ watchdog host
 
@@ -1073,6 +1283,9 @@ class StreamManager:
         if self._closed:
             return
         self._closed = True
+        if self._restarts is not None:
+            self._restarts.close()
+        self._stop_watcher()
         if self._machinery.is_set():
             self.stop(timeout=timeout)
         if self._watchdog is not None:
@@ -1096,3 +1309,29 @@ class StreamManager:
         with self._lock:
             states = ", ".join(f"{k}={r.cell.state}" for k, r in self._records.items())
         return f"<StreamManager {states}>"
+
+
+class _RestartHost:
+    """The manager as the restart controller's :class:`~kindling_core.streaming.restarts.RestartHost`."""
+
+    def __init__(self, manager: StreamManager) -> None:
+        self._manager = manager
+
+    def restart_check(self, pipe: str) -> RestartCheck:
+        return self._manager._restart_check(pipe)
+
+    def restart_query(self, pipe: str, reason: str) -> RestartAttempt:
+        self._manager._thread_roles.detached = True
+        return self._manager._restart_query(pipe, reason)
+
+    def confirm_healthy(self, pipe: str, run_id: str) -> Health:
+        return self._manager._confirm_restart(pipe, run_id)
+
+    def cascade_targets(self, pipe: str) -> tuple[CascadeTarget, ...]:
+        return self._manager._cascade_targets(pipe)
+
+    def emit(self, spec: SignalSpec, payload: Any) -> None:
+        self._manager._app.signals.emit(spec, payload)
+
+    def report(self, error: BaseException, subject: str) -> None:
+        self._manager._app.errors.report(error, source="streaming-restarts", subject=subject)
