@@ -4,17 +4,30 @@ quoted messages and reasons are the ones the code gives, and the guide's anchors
 
 from __future__ import annotations
 
+import io
 import re
 import types
 from pathlib import Path
 
 import pytest
 
+from kindling_core.cli._stream_view import ChangeLines, Tally
 from kindling_core.config import RecoveryConfig, load_config, toml_fields
 from kindling_core.errors import ConfigError
 from kindling_core.execution.result import PipeStatus
-from kindling_core.plugin import Backoff, Classification, FailureContext, FailureKind, RecoveryContext
-from kindling_core.recovery import classify_failure, decide_recovery
+from kindling_core.plugin import (
+    Backoff,
+    Classification,
+    FailureContext,
+    FailureKind,
+    RecoveryAction,
+    RecoveryActionKind,
+    RecoveryContext,
+)
+from kindling_core.recovery import RecoveryDecision, classify_failure, decide_recovery
+from kindling_core.streaming import signals as sig
+from kindling_core.streaming.state import QueryState
+from kindling_core.streaming.status import QueryStatus
 from kindling_core.testing import ScriptedRunner, fail, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +216,43 @@ def test_the_unknown_example_is_unknown() -> None:
 def test_the_builtin_strategies_are_listed_in_their_order() -> None:
     rows = re.findall(r"^\| `([a-z-]+)` \| .* \| (?:give up|clean start|alert only|restart .*) \|$", chapter(), flags=re.MULTILINE)
     assert tuple(rows) == make_app().registry.family("recovery-strategies").names()
+
+
+def test_the_log_lines_shown_are_the_ones_kindling_stream_prints() -> None:
+    shown = re.findall(r"^  `((?:silver|gold)\.orders  .*)`[,;]$", chapter(), flags=re.MULTILINE)
+    assert len(shown) == 3
+    app, tally, out = make_app(), Tally(), io.StringIO()
+    tally.connect(app.signals)
+    restart = RecoveryDecision(
+        RecoveryAction(RecoveryActionKind.RESTART, "transient failure, attempt 2 of 5", 0.8, "restart-with-backoff"),
+        Classification(FailureKind.TRANSIENT, "matched 'Connection reset', usually transient", "spark-errors"),
+        attempt=2,
+        max_attempts=5,
+    )
+    give_up = RecoveryDecision(
+        RecoveryAction(RecoveryActionKind.GIVE_UP, "permanent failure", strategy="give-up-on-permanent"),
+        Classification(FailureKind.PERMANENT, "ValueError is a programming or data error", "generic"),
+        attempt=1,
+        max_attempts=5,
+    )
+    error = "py4j.Py4JException: proxy\nConnectionError: orders unreachable"
+    app.signals.emit(
+        sig.RECOVERY_SCHEDULED, sig.StreamRecoveryScheduled("kindling_silver_orders", "silver.orders", 2, 5, 0.8, 0.0, restart, error)
+    )
+    app.signals.emit(sig.RECOVERED, sig.StreamRecovered("kindling_silver_orders", "silver.orders", "q", "r", 2, 3.2, 1, "batches"))
+    app.signals.emit(
+        sig.RECOVERY_DECLINED, sig.StreamRecoveryDeclined("kindling_gold_orders", "gold.orders", give_up, "ValueError: bad row")
+    )
+    ChangeLines(out, tally, clock=lambda: 0.0).update(
+        {
+            "silver.orders": QueryStatus("kindling_silver_orders", "silver.orders", QueryState.RUNNING, 0.0),
+            "gold.orders": QueryStatus("kindling_gold_orders", "gold.orders", QueryState.FAILED, 0.0),
+        }
+    )
+    printed = [line.split("] ", 1)[1] for line in out.getvalue().splitlines()]
+    for line in shown:
+        pattern = ".*".join(re.escape(part) for part in line.split("..."))
+        assert any(re.fullmatch(pattern, text) for text in printed), (line, printed)
 
 
 # ----------------------------------------------------------------------------- anchors
