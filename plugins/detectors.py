@@ -5,22 +5,31 @@ detector's settings as ``"change.<name>"`` options (see :mod:`kindling_core.dime
 The dimension watcher polls every watched Delta table in one batched version probe and hands
 each detector the answer for its table (``context.latest``).
 
+Every report says what kind of change it is (``ChangeReport.kind``, which the restart policy,
+``kindling_core.dimensions.policy``, reads): ``DATA``, ``SCHEMA`` (with ``report.schema``:
+columns added, removed, renamed, retyped), ``RECREATED``, ``UNCLEAR`` or, for ``schedule``,
+``REFRESH``.
+
 ``version-poll``
     A change when a commit after the last version seen changed data (``dataChange``: appends,
-    overwrites, updates, deletes, merges). OPTIMIZE, VACUUM, property and schema-only changes
-    are not changes. When the probe cannot tell (the commits were cleaned up from the log, or
-    the table was recreated) it counts as a change: a needless restart is better than a missed
-    change. ``change.min-version-delta`` (default 1) holds a change back until the table is at
-    least that many versions past the last version reported.
+    overwrites, updates, deletes, merges), a ``SCHEMA`` change when one changed the columns,
+    even a metadata-only ``ALTER TABLE ... DROP / RENAME / ADD COLUMNS`` that changes no data,
+    and ``RECREATED`` when the table was recreated. OPTIMIZE, VACUUM and property changes are
+    not changes. When the probe cannot tell (the commits were cleaned up from the log) it is
+    an ``UNCLEAR`` change: a needless restart is better than a missed change.
+    ``change.min-version-delta`` (default 1) holds a data change back until the table is at
+    least that many versions past the last version reported (never a schema change or a
+    recreated table).
 ``change-data-feed``
-    Like ``version-poll``, but when data changed it reads the table's Change Data Feed for the
-    new versions and reports a change only when a relevant row changed: one matching
+    Like ``version-poll``, but when data changed (and the columns did not: a schema change or a
+    recreated table is reported as such, without reading the feed) it reads the table's Change
+    Data Feed for the new versions and reports a change only when a relevant row changed: one matching
     ``change.predicate`` (a SQL condition) whose ``change.columns`` (default: all columns)
     changed. An update that touches no relevant column or row is not a change. Runs Spark jobs
     only when the probe saw a data change; the table needs ``delta.enableChangeDataFeed``.
 ``schedule``
-    A periodic refresh: a change every ``change.refresh-seconds`` since the baseline or the last
-    refresh, whatever the table did. Works for any table, Delta or not.
+    A periodic refresh (``REFRESH``): a change every ``change.refresh-seconds`` since the
+    baseline or the last refresh, whatever the table did. Works for any table, Delta or not.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 from kindling_core.plugin import (
     ChangeContext,
     ChangeDetector,
+    ChangeKind,
     ChangeReport,
     KindlingError,
     Setting,
@@ -57,10 +67,34 @@ def _data_changed(context: ChangeContext, latest: TableVersion) -> str | None:
     return None
 
 
+def _columns_or_table(context: ChangeContext, latest: TableVersion, detector: str) -> ChangeReport | None:
+    """A ``RECREATED`` or ``SCHEMA`` report when the probe saw the table recreated or its
+    columns changed after the last version seen (never held back)."""
+    assert latest.version is not None
+    base = context.reported_version
+    if latest.recreated:
+        why = f"the table was recreated ({latest.note or 'its Delta table id changed'})"
+        return ChangeReport(context.entity, base, latest.version, why, detector, kind=ChangeKind.RECREATED)
+    schema = latest.schema
+    if schema is None:
+        return None
+    rows = ", and data changed" if schema.with_data else " (no data changed)"
+    what = f" ({', '.join(schema.operations)})" if schema.operations else ""
+    why = f"version {schema.version} changed the schema{what}: {schema.describe()}{rows}"
+    return ChangeReport(context.entity, base, latest.version, why, detector, kind=ChangeKind.SCHEMA, schema=schema)
+
+
+def _kind(latest: TableVersion) -> ChangeKind:
+    return ChangeKind.UNCLEAR if latest.data_change is None else ChangeKind.DATA
+
+
 def _version_poll(context: ChangeContext) -> ChangeReport | None:
     if context.baseline:
         return None
     latest = _latest(context, "version-poll")
+    structural = _columns_or_table(context, latest, "version-poll")
+    if structural is not None:
+        return structural
     why = _data_changed(context, latest)
     if why is None and context.unreported_data_change:
         why = f"data changed after version {context.reported_version}, held back until now"
@@ -72,7 +106,8 @@ def _version_poll(context: ChangeContext) -> ChangeReport | None:
     recreated = base is not None and latest.version < base
     if base is not None and not recreated and latest.version - base < delta:
         return None
-    return ChangeReport(context.entity, base, latest.version, why, "version-poll")
+    kind = ChangeKind.RECREATED if recreated else _kind(latest)
+    return ChangeReport(context.entity, base, latest.version, why, "version-poll", kind=kind)
 
 
 def _change_data_feed(context: ChangeContext) -> ChangeReport | None:
@@ -80,12 +115,15 @@ def _change_data_feed(context: ChangeContext) -> ChangeReport | None:
         return None
     latest = _latest(context, "change-data-feed")
     assert latest.version is not None
+    structural = _columns_or_table(context, latest, "change-data-feed")
+    if structural is not None:
+        return structural
     if latest.data_change is False:
         return None
     base = context.reported_version
     if latest.data_change is None:
         why = f"cannot read the change data feed reliably ({latest.note or 'history unavailable'}); counted as a change"
-        return ChangeReport(context.entity, base, latest.version, why, "change-data-feed")
+        return ChangeReport(context.entity, base, latest.version, why, "change-data-feed", kind=ChangeKind.UNCLEAR)
     if context.read_changes is None:
         raise KindlingError(
             f"change detector 'change-data-feed' has no change data feed reader for dimension {context.entity!r}",
@@ -103,7 +141,7 @@ def _change_data_feed(context: ChangeContext) -> ChangeReport | None:
     scope = f" in columns {', '.join(columns)}" if columns else ""
     where = f" where {predicate}" if predicate else ""
     why = f"versions {rows.from_version}..{rows.to_version}: {what} row(s){scope}{where}"
-    return ChangeReport(context.entity, base, latest.version, why, "change-data-feed", rows=rows)
+    return ChangeReport(context.entity, base, latest.version, why, "change-data-feed", rows=rows, kind=ChangeKind.DATA)
 
 
 def _schedule(context: ChangeContext) -> ChangeReport | None:
@@ -115,7 +153,7 @@ def _schedule(context: ChangeContext) -> ChangeReport | None:
         return None
     version = context.latest.version if context.latest is not None else context.last_version
     why = f"scheduled refresh: {elapsed:.0f} s since the last one (every {every:g} s)"
-    return ChangeReport(context.entity, context.reported_version, version, why, "schedule")
+    return ChangeReport(context.entity, context.reported_version, version, why, "schedule", kind=ChangeKind.REFRESH)
 
 
 @hookimpl
@@ -124,7 +162,8 @@ def kindling_change_detectors() -> list[ChangeDetector]:
     return [
         ChangeDetector(
             name="version-poll",
-            description="poll the latest Delta versions of all watched tables in one batch; ignores commits that change no data",
+            description="poll the latest Delta versions of all watched tables in one batch; "
+            "reports data and schema changes, ignores OPTIMIZE, VACUUM and property changes",
             detect=_version_poll,
             delta_only=True,
             settings=(

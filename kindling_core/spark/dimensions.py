@@ -6,7 +6,9 @@ reader that :class:`~kindling_core.dimensions.watcher.DimensionWatcher` is given
 * :meth:`~DeltaChangeSource.probe` is the watcher's ``probe``: one
   :meth:`DeltaVersionProbe.latest <kindling_core.spark.probe.DeltaVersionProbe.latest>` call for
   all the watched tables (``_delta_log`` read directly, no Spark job for local and Hadoop
-  paths), answers converted to :class:`~kindling_core.items.TableVersion`;
+  paths), answers converted to :class:`~kindling_core.items.TableVersion` (a commit that
+  changed the schema string becomes ``TableVersion.schema``, the columns compared by
+  :func:`~kindling_core.dimensions.schema.compare_schemas`);
 * :meth:`~DeltaChangeSource.read_changes` is the watcher's ``read_changes``: it reads
   ``readChangeFeed`` for ``from_version .. to_version`` and counts, in at most two Spark jobs,
   the inserted and deleted rows matching the predicate and the updated rows whose columns of
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kindling_core._names import did_you_mean
+from kindling_core.dimensions.schema import compare_schemas
 from kindling_core.errors import KindlingError
 from kindling_core.items import ChangeReport, ChangeRows, TableStatus, TableVersion
 from kindling_core.model import Entity
@@ -54,6 +57,15 @@ class ChangeFeedError(KindlingError):
 
 
 def _table_version(info: VersionInfo) -> TableVersion:
+    schema = None
+    if info.schema_version is not None:
+        schema = compare_schemas(
+            info.schema_before,
+            info.schema_after,
+            version=info.schema_version,
+            operations=info.schema_operations,
+            with_data=bool(info.data_change),
+        )
     return TableVersion(
         status=TableStatus(info.status.value),
         location=info.location,
@@ -64,6 +76,8 @@ def _table_version(info: VersionInfo) -> TableVersion:
         timestamp_ms=info.timestamp_ms,
         error=info.error,
         note=info.note,
+        schema=schema,
+        recreated=info.recreated,
     )
 
 

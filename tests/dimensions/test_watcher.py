@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
+import attrs
 import pytest
 
 from kindling_core.dimensions import DimensionOptionError, DimensionReadError, DimensionWatcher
@@ -19,8 +20,10 @@ from kindling_core.model import Entity
 from kindling_core.plugin import (
     ChangeContext,
     ChangeDetector,
+    ChangeKind,
     ChangeReport,
     ChangeRows,
+    SchemaChange,
     Setting,
     TableStatus,
     TableVersion,
@@ -29,10 +32,15 @@ from kindling_core.testing import FakeEntryPoint, RecordingErrorHandler, make_ap
 
 
 class FakeProbe:
-    """Commit logs by entity id: ``commit(id, data=True, op=...)``; ``drop(id)``; ``break_(id)``."""
+    """Commit logs by entity id: ``commit(id, data=True, op=..., schema=...)``; ``broken``;
+    ``cleaned`` (ids whose history after ``since`` is gone). A commit given a ``schema``
+    changed the columns so (the real probe reads that from ``metaData`` actions); a
+    ``since`` ahead of the log is a recreated table."""
 
     def __init__(self) -> None:
         self.logs: dict[str, list[tuple[bool, str]]] = {}
+        self.schemas: dict[tuple[str, int], SchemaChange] = {}
+        self.cleaned: set[str] = set()  # tables whose commits after `since` were cleaned up
         self.broken: dict[str, str] = {}
         self.calls: list[tuple[tuple[str, ...], dict[str, int]]] = []
         self.raises: Exception | None = None
@@ -40,8 +48,10 @@ class FakeProbe:
     def create(self, entity_id: str) -> None:
         self.logs[entity_id] = [(True, "CREATE TABLE")]
 
-    def commit(self, entity_id: str, *, data: bool = True, op: str = "WRITE", times: int = 1) -> None:
+    def commit(self, entity_id: str, *, data: bool = True, op: str = "WRITE", times: int = 1, schema: SchemaChange | None = None) -> None:
         self.logs[entity_id].extend([(data, op)] * times)
+        if schema is not None:
+            self.schemas[entity_id, self.version(entity_id)] = schema
 
     def version(self, entity_id: str) -> int:
         return len(self.logs[entity_id]) - 1
@@ -69,6 +79,11 @@ class FakeProbe:
             else:
                 changed = any(data for data, _ in log[start + 1 :])
             newest = next((v for v in range(latest, (start if start is not None else -1), -1) if log[v][0]), None)
+            schemas = (
+                [self.schemas[entity.id, v] for v in range(latest, start, -1) if (entity.id, v) in self.schemas]
+                if start is not None
+                else []
+            )
             out[entity.id] = TableVersion(
                 TableStatus.OK,
                 location=location,
@@ -76,7 +91,11 @@ class FakeProbe:
                 data_change=changed,
                 last_data_version=newest,
                 operation=log[-1][1],
+                schema=attrs.evolve(schemas[0], with_data=bool(changed)) if schemas else None,
+                recreated=start is not None and start > latest,
             )
+            if start is not None and entity.id in self.cleaned:
+                out[entity.id] = attrs.evolve(out[entity.id], data_change=None, schema=None, note="history truncated")
         return out
 
 
@@ -152,6 +171,7 @@ def test_first_poll_is_a_baseline_then_a_data_commit_is_a_change() -> None:
     assert [(c.entity, c.from_version, c.to_version, c.detector) for c in result.changes] == [("dim.customers", 2, 3, "version-poll")]
     assert changes == list(result.changes)
     assert "version 3 changed data (MERGE" in changes[0].reason
+    assert (changes[0].kind, changes[0].schema) == (ChangeKind.DATA, None)
     assert seen.names() == ["dimensions.baseline_recorded", "dimensions.changed"]
     assert watcher.poll_once().changes == ()  # reported once
 
@@ -203,17 +223,55 @@ def test_min_version_delta_holds_changes_back_until_the_table_is_far_enough_ahea
     assert watcher.poll_once().changes == ()  # far ahead, but no data changed since the report
 
 
-def test_history_that_cannot_be_told_counts_as_a_change() -> None:
+def test_a_recreated_table_is_a_recreated_change() -> None:
     probe = FakeProbe()
     probe.create("dim.customers")
     probe.commit("dim.customers", times=5)
-    app = streaming_app(delta_dim())
+    app = streaming_app(delta_dim(**{"change.min-version-delta": 3}))
     watcher, changes = watcher_for(app, probe)
     watcher.poll_once()
     probe.create("dim.customers")  # dropped and recreated: version 0 again, behind the last seen
     result = watcher.poll_once()
-    assert [(c.from_version, c.to_version) for c in result.changes] == [(5, 0)]
-    assert "cannot tell whether data changed" in changes[0].reason
+    assert [(c.from_version, c.to_version, c.kind) for c in result.changes] == [(5, 0, ChangeKind.RECREATED)]
+    assert "the table was recreated" in changes[0].reason
+
+
+def test_history_that_cannot_be_told_is_an_unclear_change() -> None:
+    probe = FakeProbe()
+    probe.create("dim.customers")
+    app = streaming_app(delta_dim())
+    watcher, changes = watcher_for(app, probe)
+    watcher.poll_once()
+    probe.commit("dim.customers")
+    probe.cleaned.add("dim.customers")  # the commits after the last version seen are gone from the log
+    (change,) = watcher.poll_once().changes
+    assert change.kind is ChangeKind.UNCLEAR and "cannot tell whether data changed (history truncated)" in change.reason
+
+
+DROPPED = SchemaChange(version=0, removed=("tier",), operations=("DROP COLUMNS",))
+ADDED = SchemaChange(version=0, added=("region",), operations=("ADD COLUMNS",))
+
+
+@pytest.mark.parametrize("detector", ["version-poll", "change-data-feed"])
+def test_a_metadata_only_schema_change_is_a_schema_change_never_held_back(detector: str) -> None:
+    probe = FakeProbe()
+    probe.create("dim.customers")
+    options = {"change.detector": detector} | ({"change.min-version-delta": 5} if detector == "version-poll" else {})
+    app = streaming_app(delta_dim(**options))
+    reads: list[tuple] = []
+    watcher, changes = watcher_for(app, probe, read_changes=lambda *args: reads.append(args))
+    watcher.poll_once()
+    probe.commit("dim.customers", data=False, op="DROP COLUMNS", schema=attrs.evolve(DROPPED, version=1))
+    (change,) = watcher.poll_once().changes
+    assert (change.kind, change.schema, change.detector) == (ChangeKind.SCHEMA, attrs.evolve(DROPPED, version=1), detector)
+    assert change.reason == "version 1 changed the schema (DROP COLUMNS): column(s) removed: tier (no data changed)"
+    probe.commit("dim.customers", data=True, op="WRITE", schema=attrs.evolve(ADDED, version=2))
+    (change,) = watcher.poll_once().changes
+    assert change.schema == attrs.evolve(ADDED, version=2, with_data=True)
+    assert change.reason.endswith("column(s) added: region, and data changed")
+    assert reads == []  # the change data feed is not read across a schema change
+    probe.commit("dim.customers", data=False, op="OPTIMIZE")
+    assert watcher.poll_once().changes == ()
 
 
 # ----------------------------------------------------------------------------- unreadable
@@ -295,7 +353,7 @@ def test_schedule_refreshes_every_n_seconds_of_the_clock_whatever_the_table_does
     assert watcher.poll_once().changes == ()
     clock.now += 1
     result = watcher.poll_once()
-    assert [(c.entity, c.detector) for c in result.changes] == [("dim.rates", "schedule")]
+    assert [(c.entity, c.detector, c.kind) for c in result.changes] == [("dim.rates", "schedule", ChangeKind.REFRESH)]
     assert "scheduled refresh: 300 s since the last one (every 300 s)" in changes[0].reason
     clock.now += 200
     assert watcher.poll_once().changes == ()  # counted from the last refresh
@@ -334,7 +392,7 @@ def test_change_data_feed_reads_only_after_a_data_change_and_reports_only_releva
     probe.commit("dim.customers", op="UPDATE")
     result = watcher.poll_once()
     assert feed.calls[-1][1:3] == (3, 3)  # the irrelevant version is not read again
-    assert [(c.from_version, c.to_version, c.rows) for c in result.changes] == [(0, 3, feed.rows)]
+    assert [(c.from_version, c.to_version, c.rows, c.kind) for c in result.changes] == [(0, 3, feed.rows, ChangeKind.DATA)]
     assert "1 updated row(s) in columns tier where region = 'EU'" in changes[0].reason
 
 

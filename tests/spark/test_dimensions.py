@@ -1,5 +1,6 @@
 """The dimension watcher on real Delta tables (kindling_core.spark.dimensions): the batched probe
-sees an append and ignores OPTIMIZE without running a Spark job; the change-data-feed detector
+sees an append and ignores OPTIMIZE without running a Spark job, and reports metadata-only
+schema changes with their columns; the change-data-feed detector
 ignores updates to columns or rows of no interest and reports a relevant one."""
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from kindling_core.dimensions import restart_need
 from kindling_core.errors import PluginItemError
 from kindling_core.model import Entity
-from kindling_core.plugin import ChangeReport
+from kindling_core.plugin import ChangeKind, ChangeReport, SchemaChange
 from kindling_core.spark.dimensions import ChangeFeedError, dimension_watcher
 from kindling_core.testing import FakeEntryPoint, RecordingErrorHandler, make_app
 
@@ -57,6 +59,37 @@ def test_version_poll_sees_an_append_and_ignores_optimize_without_a_spark_job(sp
     result = watcher.poll_once()
     assert [(c.entity, c.from_version, c.to_version, c.detector) for c in result.changes] == [("dim.customers", 0, 2, "version-poll")]
     assert "version 2 changed data (WRITE" in changes[0].reason
+    assert (changes[0].kind, changes[0].schema) == (ChangeKind.DATA, None)
+
+
+def test_version_poll_reports_metadata_only_schema_changes_with_their_columns(spark: SparkSession, tmp_path: Path) -> None:
+    """ALTER TABLE ADD / RENAME / DROP COLUMN commit metadata only (no data change), yet each is
+    reported as a schema change naming its columns, read from the log without a Spark job;
+    turning column mapping on (a property and protocol change) is no change."""
+    path = str(tmp_path / "customers")
+    table = f"delta.`{path}`"
+    spark.createDataFrame([(1, "bronze", "ann")], "id INT, tier STRING, name STRING").write.format("delta").save(path)
+    app = _app(spark, Entity("dim.customers", path=path, kind="dimension"))
+    watcher = dimension_watcher(app)
+    watcher.poll_once()
+
+    def alter(statement: str) -> tuple[ChangeReport, ...]:
+        spark.sql(f"ALTER TABLE {table} {statement}")
+        before = _jobs(spark)
+        result = watcher.poll_once()
+        assert _jobs(spark) == before
+        return result.changes
+
+    assert alter("ADD COLUMNS (region STRING)")[0].schema == SchemaChange(version=1, added=("region",), operations=("ADD COLUMNS",))
+    mapping = "'delta.columnMapping.mode' = 'name', 'delta.minReaderVersion' = '2', 'delta.minWriterVersion' = '5'"
+    assert alter(f"SET TBLPROPERTIES ({mapping})") == ()
+    (renamed,) = alter("RENAME COLUMN name TO full_name")
+    assert renamed.schema == SchemaChange(version=3, renamed=(("name", "full_name"),), operations=("RENAME COLUMN",))
+    (dropped,) = alter("DROP COLUMN tier")
+    assert (dropped.kind, dropped.from_version, dropped.to_version) == (ChangeKind.SCHEMA, 3, 4)
+    assert dropped.schema == SchemaChange(version=4, removed=("tier",), operations=("DROP COLUMNS",))
+    assert dropped.reason == "version 4 changed the schema (DROP COLUMNS): column(s) removed: tier (no data changed)"
+    assert restart_need(dropped, app.catalog.entities["dim.customers"]).needed
 
 
 def test_change_data_feed_ignores_irrelevant_updates_and_reports_a_relevant_one(spark: SparkSession, tmp_path: Path) -> None:

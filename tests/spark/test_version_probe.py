@@ -178,11 +178,13 @@ def test_since_against_history(spark: SparkSession, scenario: dict[str, Any]) ->
         assert info.data_change is bool(changed), since
         assert info.last_data_version == (max(changed) if changed else None)
         assert info.version == latest
+        # SET TBLPROPERTIES (6, 11) commits metaData with the same schema: no schema change
+        assert (info.schema_version, info.schema_operations, info.recreated) == (None, (), False), since
     # since == latest: nothing after it
     assert _both(spark, {"t": path}, since={"t": latest})["t"].data_change is False
     # since ahead of the table: unknown, said so
     ahead = _both(spark, {"t": path}, since={"t": latest + 5})["t"]
-    assert ahead.data_change is None and "ahead" in (ahead.note or "")
+    assert ahead.data_change is None and "ahead" in (ahead.note or "") and ahead.recreated
 
 
 def test_changes_since_lists_commits(spark: SparkSession, scenario: dict[str, Any]) -> None:
@@ -237,8 +239,10 @@ def test_log_cleanup_below_checkpoint(spark: SparkSession, scenario: dict[str, A
     assert info.last_data_version == 10 and not info.history_truncated
     # since=9: commits 10..12 all survive -> a definite answer
     assert _both(spark, {"t": path}, since={"t": 9})["t"].data_change is True
-    # since=10: 11 and 12 change no data
-    assert _both(spark, {"t": path}, since={"t": 10})["t"].data_change is False
+    # since=10: 11 and 12 change no data; 11's metaData is compared with the schema in
+    # checkpoint 10 (the commits below it are gone): the same, so no schema change
+    after_checkpoint = _both(spark, {"t": path}, since={"t": 10})["t"]
+    assert (after_checkpoint.data_change, after_checkpoint.schema_version) == (False, None)
     # since=5 after deleting 10 too: the commits that would tell are gone -> unknown, said so
     (log / f"{10:020d}.json").unlink()
     truncated = _both(spark, {"t": path}, since={"t": 5})["t"]

@@ -23,8 +23,13 @@ read the log (the location or ``_delta_log`` is a file, permissions, a corrupt
 with ``"dataChange": true`` (Delta's own definition, the one its streaming source uses), or it
 is version 0 (the table came into existence). OPTIMIZE (add/remove with ``dataChange: false``),
 VACUUM START / END (``commitInfo`` only), SET / UNSET TBLPROPERTIES and other ALTERs
-(``metaData`` / ``protocol`` only) do not. Schema-only changes are *not* data changes; look at
-``operation`` (or :attr:`CommitInfo.actions` containing ``"metaData"``) if you care about them.
+(``metaData`` / ``protocol`` only) do not.
+
+*Schema changes*: with ``since``, every commit after it is read, and those whose ``metaData``
+action changed the schema string are reported apart from data changes
+(:attr:`VersionInfo.schema_version`, ``schema_before`` / ``schema_after``), so a metadata-only
+``ALTER TABLE ... DROP COLUMN`` is seen though it changes no data. A property change keeps the
+schema string and is not one.
 
 *Timestamps* are Delta's: ``commitInfo.inCommitTimestamp`` when in-commit timestamps are
 enabled, else the commit file's modification time (what ``DESCRIBE HISTORY`` shows; Delta's
@@ -52,7 +57,7 @@ a table's size (its latest snapshot's data files) replayed from the same log. Im
 package only.
 """
 
-from kindling_core.spark.probe._history import MAINTENANCE_OPERATIONS
+from kindling_core.spark.probe._history import MAINTENANCE_OPERATIONS, SCHEMA_OPERATIONS
 from kindling_core.spark.probe._probe import BACKENDS, DeltaVersionProbe, probe_entities, probe_versions
 from kindling_core.spark.probe._snapshot import TableSize, table_size
 from kindling_core.spark.probe._types import (
@@ -78,4 +83,5 @@ __all__ = [
     "ProbeTableError",
     "BACKENDS",
     "MAINTENANCE_OPERATIONS",
+    "SCHEMA_OPERATIONS",
 ]

@@ -10,7 +10,7 @@ from kindling_core.spark.probe._types import CommitInfo, ProbeStatus, VersionInf
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import SparkSession
 
-__all__ = ["MAINTENANCE_OPERATIONS", "_history_rows", "_history_commit", "_probe_history"]
+__all__ = ["MAINTENANCE_OPERATIONS", "SCHEMA_OPERATIONS", "_history_rows", "_history_commit", "_probe_history"]
 
 #: Operations that change no data, for the ``history`` backend (which cannot see actions).
 #: Any operation not listed counts as a data change (a false alarm beats a missed change).
@@ -43,6 +43,14 @@ MAINTENANCE_OPERATIONS = frozenset(
         "SET COLUMN TAGS",
         "UNSET COLUMN TAGS",
     }
+)
+
+#: Operations that change a table's columns without writing data, for the ``history`` backend
+#: (which cannot read ``metaData``): it reports them as schema changes whose columns are not
+#: known. An overwrite with ``overwriteSchema`` is a ``WRITE`` there, indistinguishable from a
+#: plain overwrite.
+SCHEMA_OPERATIONS = frozenset(
+    {"ADD COLUMNS", "CHANGE COLUMN", "CHANGE COLUMNS", "REPLACE COLUMNS", "RENAME COLUMN", "DROP COLUMNS", "UPGRADE SCHEMA"}
 )
 
 
@@ -85,6 +93,7 @@ def _probe_history(spark: SparkSession, location: str, since: int | None, max_sc
                     timestamp_ms=entry.timestamp_ms,
                     operation=entry.operation,
                     data_change=None,
+                    recreated=True,
                     note=f"since={since} is ahead of the latest version {entry.version} (table recreated?)",
                     backend="history",
                 )
@@ -118,7 +127,10 @@ def _probe_history(spark: SparkSession, location: str, since: int | None, max_sc
         truncated = not latest_only and found is None and len(entries) < expected
         if truncated:
             data_change = None
+    schema = [e for e in entries if e.operation in SCHEMA_OPERATIONS] if since is not None and not latest_only else []
     return VersionInfo(
+        schema_version=schema[0].version if schema else None,
+        schema_operations=tuple(e.operation for e in reversed(schema) if e.operation),
         location=location,
         status=ProbeStatus.OK,
         version=top.version,

@@ -12,6 +12,7 @@ from kindling_core.spark.probe._commits import (
     _parse_commit,
     _parse_last_checkpoint,
 )
+from kindling_core.spark.probe._metadata import _metadata_at, _schema_changes
 from kindling_core.spark.probe._types import CommitInfo, ProbeStatus, ProbeTableError, VersionInfo, _Missing
 
 __all__ = ["_Log", "_probe_log", "_commits_since"]
@@ -64,9 +65,7 @@ def _probe_log(log: _Log, location: str, since: int | None, max_scan: int) -> Ve
             cache[version] = (
                 None
                 if raw is None
-                else _parse_commit(
-                    raw, where=f"{location}/_delta_log/{name}", version=version, mtime=partial(log.mtime_ms, name)
-                )
+                else _parse_commit(raw, where=f"{location}/_delta_log/{name}", version=version, mtime=partial(log.mtime_ms, name))
             )
         return cache[version]
 
@@ -80,9 +79,11 @@ def _probe_log(log: _Log, location: str, since: int | None, max_scan: int) -> Ve
         "checkpoint_version": checkpoint,
         "backend": log.name,
     }
-    # Scan downwards for the newest data change: to since+1 with `since`, else max_scan commits.
+    # Scan downwards for the newest data change: without `since` through max_scan commits,
+    # stopping at the first data change; with `since` every commit down to since+1 (bounded by
+    # max_scan), because a metadata-only commit below a data change may have changed the schema.
     if since is not None and since > latest:
-        info.update(data_change=None, note=f"since={since} is ahead of the latest version {latest} (table recreated?)")
+        info.update(data_change=None, recreated=True, note=f"since={since} is ahead of the latest version {latest} (table recreated?)")
         return VersionInfo(**info)
     low = since + 1 if since is not None else max(0, latest - max_scan + 1)
     if since is not None and latest - low + 1 > max_scan:
@@ -91,14 +92,17 @@ def _probe_log(log: _Log, location: str, since: int | None, max_scan: int) -> Ve
         low_scan = low
     found: int | None = None
     truncated = False
+    read: list[CommitInfo] = []
     for version in range(latest, low_scan - 1, -1):
         entry = commit(version)
         if entry is None:
             truncated = True
             break
-        if entry.data_change:
+        read.append(entry)
+        if entry.data_change and found is None:
             found = version
-            break
+            if since is None:
+                break
     info["last_data_version"] = found
     if since is None:
         info["data_change"] = top.data_change if top else None
@@ -107,18 +111,19 @@ def _probe_log(log: _Log, location: str, since: int | None, max_scan: int) -> Ve
         elif found is None and truncated:
             info.update(history_truncated=True, note="older commits were cleaned up before a data change was found")
         return VersionInfo(**info)
-    if found is not None:
-        info["data_change"] = True
-    elif truncated:
+    # Every commit after `since` must be read to tell what changed (data and schema).
+    if truncated:
         info.update(
             data_change=None,
             history_truncated=True,
-            note=f"commits after since={since} were cleaned up from the log; cannot tell whether data changed",
+            note=f"commits after since={since} were cleaned up from the log; cannot tell what changed",
         )
     elif low_scan > low:
-        info.update(data_change=None, note=f"scan limit of {max_scan} commits reached without finding a data change")
+        info.update(data_change=None, note=f"scan limit of {max_scan} commits reached; cannot tell what changed")
     else:
-        info["data_change"] = False
+        info["data_change"] = found is not None
+        metadata_at = partial(_metadata_at, commit=commit, names=names, read=log.read, location=location, max_scan=max_scan)
+        info.update(_schema_changes(read[::-1], metadata_at))
     return VersionInfo(**info)
 
 
@@ -137,8 +142,7 @@ def _commits_since(log: _Log, location: str, since: int) -> list[CommitInfo]:
         raw = log.read(name) if version in present else None
         if raw is None:
             raise ProbeTableError(
-                f"commit {version} of {location} was cleaned up from the log; the changes since "
-                f"version {since} cannot be listed",
+                f"commit {version} of {location} was cleaned up from the log; the changes since version {since} cannot be listed",
                 location=location,
                 status=None,
                 remedy="re-read the table in full, or keep the log longer (delta.logRetentionDuration)",

@@ -26,13 +26,11 @@ Parquet checkpoints are read with pyarrow (imported on first need; Databricks, F
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from kindling_core.spark.probe._commits import _CHECKPOINT_RE, _COMMIT_RE, _json_actions
+from kindling_core.spark.probe._commits import _COMMIT_RE, _checkpoint_files, _json_actions, _parquet_actions
 from kindling_core.spark.probe._log import _Log
 from kindling_core.spark.probe._probe import DeltaVersionProbe
 from kindling_core.spark.probe._storage import _java_error, _LocalLog
@@ -46,6 +44,8 @@ __all__ = ["TableSize", "table_size", "_snapshot_size"]
 
 #: A live file: (path, deletion-vector unique id or None).
 _FileKey = tuple[str, "str | None"]
+#: The checkpoint columns the size needs: live files and V2 sidecars.
+_FILE_COLUMNS = {"add": ("path", "size", "deletionVector"), "sidecar": ("path",)}
 
 
 @attrs.frozen
@@ -96,64 +96,6 @@ def _added(body: Any, where: str) -> tuple[_FileKey, int]:
     return key, size
 
 
-def _parquet_actions(raw: bytes, where: str) -> Iterator[tuple[str, Any]]:
-    """``add`` and ``sidecar`` actions of a Parquet checkpoint (only the columns needed)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise _Failed(f"{where} is a Parquet checkpoint and pyarrow is not installed") from None
-    try:
-        parquet = pq.ParquetFile(io.BytesIO(raw))
-        present = set(parquet.schema_arrow.names)
-        wanted = {"add": ("path", "size", "deletionVector"), "sidecar": ("path",)}
-        columns = []
-        for column, fields in wanted.items():
-            if column in present:
-                struct = parquet.schema_arrow.field(column).type
-                names = {struct.field(i).name for i in range(struct.num_fields)}
-                columns += [f"{column}.{name}" for name in fields if name in names]
-        table = parquet.read(columns=columns) if columns else None
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own error types for corrupt files
-        raise _Failed(f"cannot read {where}: {type(exc).__name__}: {exc}") from None
-    if table is None:
-        return
-    for column in ("add", "sidecar"):
-        if column in table.column_names:
-            for value in table.column(column).to_pylist():
-                if value is not None:
-                    yield column, value
-
-
-def _checkpoint_files(names: Iterable[str]) -> tuple[int, list[str]] | None:
-    """The newest complete checkpoint in the listing: its version and file names.
-
-    Preference at one version: the classic single file, then a complete multi-part set, then
-    a V2 checkpoint (the first by name).
-    """
-    by_version: dict[int, dict[str, Any]] = {}
-    for name in names:
-        match = _CHECKPOINT_RE.match(name)
-        if not match:
-            continue
-        entry = by_version.setdefault(int(match.group(1)), {"classic": None, "parts": {}, "v2": []})
-        if match.group(2) is not None:
-            entry["parts"].setdefault(int(match.group(3)), {})[int(match.group(2))] = name
-        elif name.endswith(".checkpoint.parquet"):
-            entry["classic"] = name
-        else:
-            entry["v2"].append(name)
-    for version in sorted(by_version, reverse=True):
-        entry = by_version[version]
-        if entry["classic"]:
-            return version, [entry["classic"]]
-        for total, parts in entry["parts"].items():
-            if len(parts) == total:
-                return version, [parts[i] for i in sorted(parts)]
-        if entry["v2"]:
-            return version, [min(entry["v2"])]
-    return None
-
-
 def _checkpoint_live(log: _Log, location: str, files: list[str]) -> dict[_FileKey, int]:
     live: dict[_FileKey, int] = {}
     pending = [(name, f"{location}/_delta_log/{name}") for name in files]
@@ -162,7 +104,7 @@ def _checkpoint_live(log: _Log, location: str, files: list[str]) -> dict[_FileKe
         raw = log.read(name)
         if raw is None:
             raise _Failed(f"{where} was listed but is gone (log cleanup while reading?)")
-        actions = _json_actions(raw, where) if name.endswith(".json") else _parquet_actions(raw, where)
+        actions = _json_actions(raw, where) if name.endswith(".json") else _parquet_actions(raw, where, _FILE_COLUMNS)
         for kind, body in actions:
             if kind == "add":
                 key, size = _added(body, where)

@@ -69,9 +69,12 @@ class CommitInfo:
     ``timestamp_ms`` is the in-commit timestamp or the commit file's modification time;
     ``operation`` is ``commitInfo.operation`` (``None`` if the writer recorded none);
     ``data_change`` follows the package's definition; ``actions`` lists the action kinds the
-    commit holds (``"add"``, ``"commitInfo"``, ``"metaData"``, ...), sorted. The ``history``
-    backend cannot see actions: ``actions`` is empty and ``data_change`` comes from the
-    operation name (:data:`MAINTENANCE_OPERATIONS`).
+    commit holds (``"add"``, ``"commitInfo"``, ``"metaData"``, ...), sorted. A commit with a
+    ``metaData`` action (a schema change, a property change, a new table) gives its
+    ``schema_string`` (``metaData.schemaString``: the table's whole schema as Spark's JSON)
+    and ``table_id`` (``metaData.id``); both are ``None`` otherwise. The ``history`` backend
+    cannot see actions: ``actions`` is empty and ``data_change`` comes from the operation
+    name (:data:`MAINTENANCE_OPERATIONS`).
     """
 
     version: int
@@ -79,6 +82,8 @@ class CommitInfo:
     operation: str | None
     data_change: bool
     actions: tuple[str, ...] = ()
+    schema_string: str | None = None
+    table_id: str | None = None
 
 
 @attrs.frozen
@@ -108,6 +113,19 @@ class VersionInfo:
         a commit file the question needed has been removed by log cleanup.
     ``backend``
         which backend answered (``"local"``, ``"hadoop"`` or ``"history"``).
+    ``schema_version``, ``schema_operations``, ``schema_before``, ``schema_after``
+        with ``since`` only: the newest commit after ``since`` whose ``metaData`` action
+        changed the schema string, the operations of every such commit, and the table's schema
+        string (``metaData.schemaString``) at ``since`` and at ``version``. Metadata-only
+        commits count (``ALTER TABLE ... DROP / RENAME / ADD COLUMNS``); property changes
+        whose schema string stays the same do not. ``schema_before`` is ``None`` when the log
+        no longer holds it (cleaned up beyond ``max_scan`` commits without a checkpoint); the
+        ``history`` backend sees operations only (:data:`SCHEMA_OPERATIONS`), never strings.
+        A changed string may still be the same columns (column mapping turned on adds field
+        metadata): compare the columns, as ``kindling_core.dimensions.schema`` does.
+    ``recreated``
+        with ``since`` only: the table was recreated after ``since`` (its latest version is
+        below ``since``, or ``metaData.id`` changed).
     """
 
     location: str
@@ -122,6 +140,11 @@ class VersionInfo:
     history_truncated: bool = False
     note: str | None = None
     backend: str | None = None
+    schema_version: int | None = None
+    schema_operations: tuple[str, ...] = ()
+    schema_before: str | None = None
+    schema_after: str | None = None
+    recreated: bool = False
 
     @property
     def ok(self) -> bool:
