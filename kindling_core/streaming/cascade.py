@@ -54,11 +54,6 @@ __all__ = [
 #: ``max_depth`` when nothing configures it: a restart cascades at most three hops.
 DEFAULT_CASCADE_DEPTH = 3
 
-_DETECTOR_OPTION = "change.detector"
-_RESTART_OPTION = "change.restart"
-_CACHED_OPTION = "change.cached"
-_DEFAULT_RESTART_POLICY = "auto"
-
 
 class RestartCause(str, enum.Enum):
     """Why a pipe is in a restart plan."""
@@ -170,18 +165,26 @@ class RestartPlan:
 
 
 def dimension_facts(entity_id: str, entity: Entity | None, *, default_detector: str) -> DimensionFacts:
-    """The :class:`DimensionFacts` of ``entity_id`` (``entity`` is its declaration, if any)."""
+    """The :class:`DimensionFacts` of ``entity_id`` (``entity`` is its declaration, if any).
+
+    The restart options are read by :func:`~kindling_core.dimensions.policy.restart_policy`,
+    so a bad ``change.restart`` / ``change.cached`` raises its
+    :class:`~kindling_core.dimensions.errors.DimensionOptionError` naming the entity and option.
+    """
+    from kindling_core.dimensions.policy import RESTART_OPTION, RestartPolicy, restart_policy  # a higher layer
+    from kindling_core.dimensions.spec import DETECTOR_OPTION
+
     options: Mapping[str, Any] = entity.options if entity is not None else {}
-    named = options.get(_DETECTOR_OPTION)
-    policy = options.get(_RESTART_OPTION)
+    policy = restart_policy(entity) if entity is not None else RestartPolicy()
+    named = options.get(DETECTOR_OPTION)
     return DimensionFacts(
         entity=entity_id,
         declared=entity is not None,
         detector=str(named) if named is not None else default_detector,
-        detector_source=f"options[{_DETECTOR_OPTION!r}]" if named is not None else "tool.kindling.change-detectors.default",
-        restart=str(policy) if policy is not None else _DEFAULT_RESTART_POLICY,
-        restart_source=f"options[{_RESTART_OPTION!r}]" if policy is not None else "default",
-        cached=options.get(_CACHED_OPTION) is True,
+        detector_source=f"options[{DETECTOR_OPTION!r}]" if named is not None else "tool.kindling.change-detectors.default",
+        restart=policy.restart,
+        restart_source=f"options[{RESTART_OPTION!r}]" if RESTART_OPTION in options else "default",
+        cached=policy.cached,
     )
 
 
@@ -243,8 +246,7 @@ def restart_plan(
     truncated = sorted((s for s in reached.values() if s.depth > max_depth), key=lambda s: (s.depth, s.pipe))
     if truncated:
         notes.append(
-            f"{len(truncated)} pipe(s) a cascade reaches beyond depth {max_depth} are left out: "
-            + ", ".join(f"{s.pipe} (depth {s.depth})" for s in truncated)
+            f"left out beyond the cascade limit of {max_depth} hop(s): " + ", ".join(f"{s.pipe} (depth {s.depth})" for s in truncated)
         )
     for reader, (producer, output) in sorted(dimension_readers.items()):
         if reader not in reached:

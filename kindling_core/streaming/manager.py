@@ -89,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from kindling_core.items import ChangeReport
     from kindling_core.model import Pipe
     from kindling_core.recovery import RecoveryDecision
+    from kindling_core.streaming.cascade import RestartPlan
 
 __all__ = ["StreamManager"]
 
@@ -1153,6 +1154,23 @@ class StreamManager:
         if record.run_id != run and state in (S.STARTING, S.RUNNING):
             return Health(False, why=f"{record.label()} was restarted by someone else before its new run proved healthy", stopped=True)
         return Health(False, why=f"the new run of {record.label()} failed before it proved healthy ({state}); its recovery takes over")
+
+    def preview_restarts(self, *, entity: str | None = None, pipes: Sequence[str] | str = (), max_depth: int | None = None) -> RestartPlan:
+        """Which streaming pipes would restart when ``entity`` changes (those declaring it a
+        dimension) and/or ``pipes`` restart, with their cascades, in execution order and why
+        (:func:`kindling_core.streaming.cascade.restart_plan`). Touches nothing: no Spark, no
+        query, no request. ``max_depth`` defaults to ``tool.kindling.restarts.cascade-depth``; a
+        dimension's detector defaults to the selected change detector."""
+        from kindling_core.streaming.cascade import restart_plan
+
+        detectors = self._app.registry.family("change-detectors")
+        return restart_plan(
+            self._app.catalog,
+            entity=entity,
+            pipes=pipes,
+            max_depth=self._app.config.restarts.cascade_depth if max_depth is None else max_depth,
+            default_detector=detectors.selected or detectors.family.default or self._app.config.change_detectors.default,
+        )
 
     def _cascade_targets(self, key: str) -> tuple[CascadeTarget, ...]:
         from kindling_core.streaming.cascade import RestartCause, restart_plan
