@@ -398,7 +398,8 @@ class TableVersion:
     The watcher probes every watched Delta table in one batch per poll, asking each "did any
     commit after ``context.last_version`` change data?". A commit changes data when it adds,
     removes or rewrites rows (``dataChange``); OPTIMIZE, VACUUM and property or schema-only
-    changes do not. Version 0 counts: the table came into existence.
+    changes do not. Version 0 counts: the table came into existence. Column changes are
+    reported apart, in ``schema``, metadata-only ones included.
     """
 
     status: TableStatus
