@@ -20,12 +20,16 @@ depth and the cause it would have had.
 Invariants of a :class:`RestartPlan`: no pipe twice (steps and truncated together); every
 step's ``depth <= max_depth`` and every truncated one's ``> max_depth``; a root's ``via`` is
 the changed entity (or, for a requested pipe, the pipe itself), a cascaded step's ``via`` is
-a step one depth less whose output it reads as a stream. Steps are in *execution order*: the
-streaming strategy's consumers-first order (the forward generations of the app's pipe graph,
-reversed; ids sorted within a generation), the order ``app.streams.start()`` starts them in.
-So a cascaded consumer comes before the producer whose restart caused it. When the pipe graph
-has a cycle (which the planner refuses, but a plan must still be made), each cycle counts as
-one node of the graph and its members are ordered by id.
+a step one depth less whose output it reads as a stream, and comes earlier in the plan.
+
+Steps are in *execution order*, the order the restart controller
+(:mod:`kindling_core.streaming.restarts`) works them in: wave by wave, depth 0 first, because a
+cascade is asked for when its producer's restart has completed (the producer then writes what
+the restarted consumer reads: with a new schema, say); within a wave, the streaming strategy's
+consumers-first order (the forward generations of the app's pipe graph reversed, ids sorted
+within a generation: the order ``app.streams.start()`` starts pipes in). When the pipe graph has
+a cycle (which the planner refuses, but a plan must still be made), each cycle counts as one
+node of the graph and its members are ordered by id.
 """
 
 from __future__ import annotations
@@ -242,7 +246,8 @@ def restart_plan(
         if pipe_id not in roots:
             roots[pipe_id] = RestartStep(pipe_id, 0, RestartCause.REQUESTED, pipe_id, "restart requested")
     reached, dimension_readers = _cascade(graph, declared, roots)
-    steps = [reached[p] for p in _execution_order(graph, [p for p, s in reached.items() if s.depth <= max_depth])]
+    within = _start_positions(graph, [p for p, s in reached.items() if s.depth <= max_depth])
+    steps = sorted((reached[p] for p in within), key=lambda s: (s.depth, within[s.pipe]))
     truncated = sorted((s for s in reached.values() if s.depth > max_depth), key=lambda s: (s.depth, s.pipe))
     if truncated:
         notes.append(
@@ -346,17 +351,18 @@ def _cascade(
     return reached, dimension_readers
 
 
-def _execution_order(graph: PipeGraph, members: Sequence[str]) -> list[str]:
-    """``members`` in the streaming strategy's consumers-first order over the whole graph (a
-    cycle counts as one node, its members by id)."""
+def _start_positions(graph: PipeGraph, members: Sequence[str]) -> dict[str, int]:
+    """Each of ``members`` → its position in the streaming strategy's consumers-first order over
+    the whole graph (a cycle counts as one node, its members by id)."""
     if not members:
-        return []
+        return {}
     wanted = set(members)
     try:
         generations: Sequence[Sequence[str]] = graph.reverse_generations()
     except CycleError:
         generations = _condensed_reverse_generations(graph)
-    return [p for generation in generations for p in generation if p in wanted]
+    order = [p for generation in generations for p in generation if p in wanted]
+    return {p: i for i, p in enumerate(order)}
 
 
 def _condensed_reverse_generations(graph: PipeGraph) -> list[list[str]]:

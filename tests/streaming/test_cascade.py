@@ -50,14 +50,14 @@ def shop_catalog(**options: Any) -> Catalog:
     return catalog
 
 
-def test_a_dimension_change_restarts_its_readers_and_cascades_to_stream_readers_consumers_first() -> None:
+def test_a_dimension_change_restarts_its_readers_then_cascades_to_stream_readers_wave_by_wave() -> None:
     plan = restart_plan(shop_catalog(), entity=CUSTOMERS)
-    assert plan.pipes == ("gold.scored", "gold.alerts", "gold.by_tier", "silver.enriched")
+    assert plan.pipes == ("silver.enriched", "gold.by_tier", "gold.alerts", "gold.scored")
     assert [(s.pipe, s.depth, s.cause, s.via, s.entity) for s in plan.steps] == [
-        ("gold.scored", 3, RestartCause.CASCADE, "gold.alerts", "gold.alerts"),
-        ("gold.alerts", 2, RestartCause.CASCADE, "gold.by_tier", "gold.by_tier"),
-        ("gold.by_tier", 1, RestartCause.CASCADE, "silver.enriched", "silver.enriched"),
         ("silver.enriched", 0, RestartCause.DIMENSION, CUSTOMERS, CUSTOMERS),
+        ("gold.by_tier", 1, RestartCause.CASCADE, "silver.enriched", "silver.enriched"),
+        ("gold.alerts", 2, RestartCause.CASCADE, "gold.by_tier", "gold.by_tier"),
+        ("gold.scored", 3, RestartCause.CASCADE, "gold.alerts", "gold.alerts"),
     ]
     assert plan.step("silver.enriched").reason == "reads dimension silver.customers; detector version-poll, restart policy auto"
     assert plan.step("gold.by_tier").reason == "reads silver.enriched as a stream; cascades from the restart of silver.enriched"
@@ -65,12 +65,17 @@ def test_a_dimension_change_restarts_its_readers_and_cascades_to_stream_readers_
     assert plan.entity == CUSTOMERS and plan.requested == () and plan.max_depth == 3
 
 
-def test_steps_follow_the_streaming_strategy_order() -> None:
+def test_within_a_wave_steps_follow_the_streaming_strategy_order() -> None:
     app = make_app()
     shop(app.catalog)
+    app.entity("dim.tiers", path="lake/tiers")
+    app.pipe("tiers.a", inputs=["raw.a", "dim.tiers"], dimensions=["dim.tiers"], output="e.a", mode="streaming")(identity)
+    app.pipe("tiers.b", inputs=["e.a", "dim.tiers"], dimensions=["dim.tiers"], output="e.b", mode="streaming")(identity)
+    app.pipe("tiers.c", inputs=["e.b", "dim.tiers"], dimensions=["dim.tiers"], output="e.c", mode="streaming")(identity)
     start_order = [p for g in app.plan(strategy="streaming").generations for p in g if app.catalog.pipes[p].is_streaming]
-    plan = app.streams.preview_restarts(entity=CUSTOMERS)
-    assert list(plan.pipes) == [p for p in start_order if p in plan.pipes]
+    assert start_order.index("tiers.c") < start_order.index("tiers.b") < start_order.index("tiers.a")
+    plan = app.streams.preview_restarts(entity="dim.tiers")
+    assert plan.pipes == ("tiers.c", "tiers.b", "tiers.a") and {s.depth for s in plan.steps} == {0}
 
 
 def test_the_dimension_shows_its_detector_and_restart_policy_as_declared() -> None:
@@ -116,7 +121,7 @@ def test_a_restarted_output_read_as_a_dimension_does_not_cascade_and_a_note_says
 
 def test_the_depth_limit_lists_what_it_leaves_out_and_why() -> None:
     plan = restart_plan(shop_catalog(), entity=CUSTOMERS, max_depth=1)
-    assert plan.pipes == ("gold.by_tier", "silver.enriched")
+    assert plan.pipes == ("silver.enriched", "gold.by_tier")
     assert [(s.pipe, s.depth, s.via) for s in plan.truncated] == [("gold.alerts", 2, "gold.by_tier"), ("gold.scored", 3, "gold.alerts")]
     assert plan.truncated[0].reason == (
         "reads gold.by_tier as a stream; cascades from the restart of gold.by_tier; left out: depth 2 is beyond the cascade limit 1"
@@ -143,14 +148,14 @@ def test_cycles_through_entities_end_the_walk_and_each_pipe_restarts_once() -> N
     catalog = cyclic_catalog()
     plan = restart_plan(catalog, entity="dim.x")
     assert [(s.pipe, s.depth, s.via) for s in plan.steps] == [
-        ("c", 3, "b"),  # consumers first: c reads the cycle {a, b}, which reads d
-        ("a", 1, "d"),
-        ("b", 2, "a"),
         ("d", 0, "dim.x"),
         ("loop", 0, "dim.x"),  # reads its own output: once, no cascade to itself
+        ("a", 1, "d"),
+        ("b", 2, "a"),
+        ("c", 3, "b"),
     ]
-    plan = restart_plan(catalog, pipes=["b"])
-    assert [(s.pipe, s.depth, s.via) for s in plan.steps] == [("c", 1, "b"), ("a", 1, "b"), ("b", 0, "b")]
+    plan = restart_plan(catalog, pipes=["b"])  # c reads the cycle {a, b}: it starts first in a wave
+    assert [(s.pipe, s.depth, s.via) for s in plan.steps] == [("b", 0, "b"), ("c", 1, "b"), ("a", 1, "b")]
 
 
 def test_a_cyclic_app_cannot_be_planned_but_its_restarts_can_be_previewed() -> None:
@@ -160,7 +165,7 @@ def test_a_cyclic_app_cannot_be_planned_but_its_restarts_can_be_previewed() -> N
     app.catalog.add_entity("dim.x", path="lake/x")
     with pytest.raises(CycleError):
         app.plan(strategy="streaming")
-    assert app.streams.preview_restarts(pipes="a").pipes == ("c", "a", "b")
+    assert [(s.pipe, s.depth) for s in app.streams.preview_restarts(pipes="a").steps] == [("a", 0), ("b", 1), ("c", 2)]
 
 
 def test_an_entity_no_streaming_pipe_joins_restarts_nothing_and_says_why() -> None:
@@ -225,7 +230,7 @@ def test_the_preview_takes_the_configured_cascade_depth_and_default_detector() -
     app = make_app(config={"restarts": {"cascade-depth": 1}, "change-detectors": {"default": "change-data-feed"}})
     shop(app.catalog)
     plan = app.streams.preview_restarts(entity=CUSTOMERS)
-    assert plan.max_depth == 1 and plan.pipes == ("gold.by_tier", "silver.enriched")
+    assert plan.max_depth == 1 and plan.pipes == ("silver.enriched", "gold.by_tier")
     assert plan.dimension is not None and plan.dimension.detector == "change-data-feed"
-    assert app.streams.preview_restarts(entity=CUSTOMERS, max_depth=3).pipes[0] == "gold.scored"
+    assert app.streams.preview_restarts(entity=CUSTOMERS, max_depth=3).pipes[-1] == "gold.scored"
     assert {s.state.value for s in app.streams.status().values()} == {"pending"}  # nothing started
