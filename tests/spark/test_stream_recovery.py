@@ -18,7 +18,7 @@ import importlib.metadata as md
 import textwrap
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +116,25 @@ def guarded(marker: Path, error: type[Exception], message: str) -> Any:
     return udf(check, "long")
 
 
-def recovering_app(spark, root: Path, plugins: Sequence[Any] = (), **config: Any) -> tuple[Any, RecordingErrorHandler]:
-    """An app on the session with ``QUICK`` recovery (``recovery`` overrides merged in) and a
-    recording error handler; ``config``: other ``[tool.kindling]`` tables."""
-    recovery = {**QUICK, **config.pop("recovery", {})}
-    settings = {"streaming": {"watchdog-interval-seconds": 3600}, "recovery": recovery, **config}
-    recorder = RecordingErrorHandler()
-    app = make_app([*plugins, FakeEntryPoint("recorder", recorder)], config=parse_config(settings, root=root))
-    app.use_spark(spark)
-    return app, recorder
+@pytest.fixture
+def recovering_app(spark, tmp_path: Path) -> Iterator[Callable[..., tuple[Any, RecordingErrorHandler]]]:
+    """``recovering_app(plugins=(), **tables)``: an app on the session, rooted in the test's
+    folder, with ``QUICK`` recovery (a ``recovery`` table's keys merged in), other
+    ``[tool.kindling]`` tables as given, and a recording error handler. Closed when the test
+    ends, whatever happened: a pending retry must not restart a query in the next test."""
+    made: list[Any] = []
+
+    def make(plugins: Sequence[Any] = (), **config: Any) -> tuple[Any, RecordingErrorHandler]:
+        recovery = {**QUICK, **config.pop("recovery", {})}
+        settings = {"streaming": {"watchdog-interval-seconds": 3600}, "recovery": recovery, **config}
+        recorder = RecordingErrorHandler()
+        app = make_app([*plugins, FakeEntryPoint("recorder", recorder)], config=parse_config(settings, root=tmp_path))
+        made.append(app.use_spark(spark))
+        return app, recorder
+
+    yield make
+    for app in made:
+        app.close()
 
 
 def stream_errors(recorder: RecordingErrorHandler) -> list[Any]:
@@ -147,8 +157,8 @@ def settled(app: Any, pipe: str, state: QueryState) -> Any:
 # ----------------------------------------------------------------------------- recovery
 
 
-def test_transient_failures_of_two_queries_recover_independently_with_every_row_once(spark, tmp_path: Path) -> None:
-    app, recorder = recovering_app(spark, tmp_path, recovery={"max-attempts": 20})
+def test_transient_failures_of_two_queries_recover_independently_with_every_row_once(spark, tmp_path: Path, recovering_app) -> None:
+    app, recorder = recovering_app(recovery={"max-attempts": 20})
     orders, refunds = Feed(spark, app, tmp_path, "orders"), Feed(spark, app, tmp_path, "refunds")
     seen = Signals(app)
     # orders mends once its first restart is scheduled; refunds keeps failing until orders has recovered
@@ -190,11 +200,10 @@ def test_transient_failures_of_two_queries_recover_independently_with_every_row_
         assert status.classification == "transient" and status.recovery_action == "restart"
         assert status.restarts == len(seen.of(feed.name, "streaming.before_start")) - 1
     assert stream_errors(recorder) == []  # a recovered failure is no error to report
-    app.close()
 
 
-def test_a_crash_loop_exhausts_the_budget_once_and_stays_down(spark, tmp_path: Path) -> None:
-    app, recorder = recovering_app(spark, tmp_path, recovery={"max-attempts": 2})
+def test_a_crash_loop_exhausts_the_budget_once_and_stays_down(spark, tmp_path: Path, recovering_app) -> None:
+    app, recorder = recovering_app(recovery={"max-attempts": 2})
     orders = Feed(spark, app, tmp_path, "orders")
     seen = Signals(app)
     started(app)
@@ -220,7 +229,6 @@ def test_a_crash_loop_exhausts_the_budget_once_and_stays_down(spark, tmp_path: P
     assert app.streams.process_all_available(timeout=DEADLINE) and orders.ids() == list(range(1, 7))
     assert app.streams.query_status("orders").recovery_attempts == 0
     assert len(seen.of("orders", "streaming.recovery_exhausted")) == 1
-    app.close()
 
 
 # ----------------------------------------------------------------------------- plugins
@@ -268,7 +276,7 @@ def installed(site: Path, module: str, distribution: str, version: str, source: 
 
 
 def test_permanent_failures_and_declined_recoveries_are_never_restarted_and_reported_once(
-    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recovering_app
 ) -> None:
     """orders: a ValueError, permanent by the built-in classifiers. ledger and audit: a
     ConnectionError, which the built-ins restart (see the first test), but a classifier and a
@@ -279,7 +287,7 @@ def test_permanent_failures_and_declined_recoveries_are_never_restarted_and_repo
     module = f"acme_recovery_{tmp_path.name.replace('-', '_')}"
     plugins = installed(site, module, "acme-recovery", "0.3.0", PLUGIN)
     order = {"failure-classifiers": {"order": ["ledger-rules", "..."]}, "recovery": {"order": ["page-on-audit", "..."]}}
-    app, recorder = recovering_app(spark, tmp_path, plugins, **order)
+    app, recorder = recovering_app(plugins, **order)
     orders = Feed(spark, app, tmp_path, "orders", error=ValueError)
     ledger, audit = Feed(spark, app, tmp_path, "ledger"), Feed(spark, app, tmp_path, "audit")
     seen = Signals(app)
@@ -314,7 +322,6 @@ def test_permanent_failures_and_declined_recoveries_are_never_restarted_and_repo
     assert "ValueError: orders unreachable" in str(events["orders"].error) and events["orders"].context["classification"] == "permanent"
     assert events["ledger"].context["classifier"] == "ledger-rules" and events["audit"].context["action"] == "alert-only"
     assert not {q.name for q in spark.streams.active} & {"kindling_orders", "kindling_ledger", "kindling_audit"}
-    app.close()
 
 
 # ----------------------------------------------------------------------------- races
@@ -339,8 +346,8 @@ def pending_retry(key: str) -> bool:
     return any(thread.name == f"kindling-recover-{key}" and thread.is_alive() for thread in threading.enumerate())
 
 
-def test_restart_and_stop_during_a_backoff_win_over_the_pending_retry(spark, tmp_path: Path) -> None:
-    app, _ = recovering_app(spark, tmp_path, [HOLD_OFF], recovery={"order": ["hold-off", "..."]})
+def test_restart_and_stop_during_a_backoff_win_over_the_pending_retry(spark, tmp_path: Path, recovering_app) -> None:
+    app, _ = recovering_app([HOLD_OFF], recovery={"order": ["hold-off", "..."]})
     restarted, stopped = Feed(spark, app, tmp_path, "restarted"), Feed(spark, app, tmp_path, "stopped")
     seen = Signals(app)
     started(app)
@@ -368,4 +375,3 @@ def test_restart_and_stop_during_a_backoff_win_over_the_pending_retry(spark, tmp
     assert app.streams.query_status("restarted").state is S.RUNNING and app.streams.query_status("restarted").next_attempt_at is None
     assert app.streams.query_status("stopped").state is S.STOPPED
     assert [q.name for q in spark.streams.active].count("kindling_stopped") == 0
-    app.close()
