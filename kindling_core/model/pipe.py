@@ -145,6 +145,12 @@ class Pipe:
     checkpoint: str | None = None
     """Streaming pipes: the checkpoint location (a path relative to the project root, or a URL);
     ``None``: ``<checkpoint-base>/<pipe id>`` of ``[tool.kindling.streaming]``."""
+    on_checkpoint_mismatch: str = "fail"
+    """Streaming pipes: what a start does when the pipe no longer matches its checkpoint (the
+    plan fingerprint kindling stored beside it differs): ``"fail"`` (raise
+    :class:`~kindling_core.streaming.errors.CheckpointMismatchError` before Spark starts) or
+    ``"clean-start"`` (move the checkpoint aside and resume each Delta source at the first
+    version it had not processed; see ``docs/design/checkpoints.md``)."""
     origin: str = attrs.field(default="", eq=False, repr=False)
     """Where the pipe was declared (``function f at file.py:12``)."""
 
@@ -178,7 +184,7 @@ class Pipe:
             )
         if dimensions:
             _check_dimensions(self.id, dimensions, inputs)
-        if self.trigger is not None or self.read_options or self.checkpoint is not None:
+        if self.trigger is not None or self.read_options or self.checkpoint is not None or self.on_checkpoint_mismatch != "fail":
             _check_stream_settings(self)
         if self.tags:
             for index, tag in enumerate(self.tags):
@@ -212,14 +218,21 @@ class Pipe:
             f"pipe {self.id} {','.join(self.inputs)} {self.output} {self.mode._value_} "
             f"{','.join(self.dimensions)} {self.write._value_} {self.tags!r} {options!r}"
         )
-        if self.trigger is not None or self.read_options or self.checkpoint is not None:
-            text += f" stream {self.trigger!r} {canonical(self.read_options)!r} {self.checkpoint!r}"
+        if self.trigger is not None or self.read_options or self.checkpoint is not None or self.on_checkpoint_mismatch != "fail":
+            text += f" stream {self.trigger!r} {canonical(self.read_options)!r} {self.checkpoint!r} {self.on_checkpoint_mismatch!r}"
         return text
 
 
+#: The values of ``on_checkpoint_mismatch``.
+CHECKPOINT_MISMATCH_POLICIES = ("fail", "clean-start")
+
+
 def _check_stream_settings(pipe: Pipe) -> None:
-    """``trigger``, ``read_options`` and ``checkpoint``: only on streaming pipes, and well-formed."""
+    """``trigger``, ``read_options``, ``checkpoint`` and ``on_checkpoint_mismatch``: only on
+    streaming pipes, and well-formed."""
     given = [name for name in ("trigger", "read_options", "checkpoint") if getattr(pipe, name)]
+    if pipe.on_checkpoint_mismatch != "fail":
+        given.append("on_checkpoint_mismatch")
     if pipe.mode is not PipeMode.STREAMING:
         raise DeclarationError(
             f"pipe {pipe.id!r} is a batch pipe but declares {', '.join(f'{n}=' for n in given)}, "
@@ -244,6 +257,19 @@ def _check_stream_settings(pipe: Pipe) -> None:
                 declaration=pipe.id,
                 remedy="pass read_options={'maxFilesPerTrigger': 1, 'startingVersion': 5} (Spark reader options)",
             )
+    policy = pipe.on_checkpoint_mismatch
+    if policy not in CHECKPOINT_MISMATCH_POLICIES:
+        hint = did_you_mean(policy, CHECKPOINT_MISMATCH_POLICIES) if isinstance(policy, str) else ""
+        raise InvalidChoiceError(
+            f"pipe {pipe.id!r}: on_checkpoint_mismatch must be one of "
+            f"{', '.join(repr(c) for c in CHECKPOINT_MISMATCH_POLICIES)}, got {policy!r}.{hint}",
+            field="on_checkpoint_mismatch",
+            value=policy,
+            choices=list(CHECKPOINT_MISMATCH_POLICIES),
+            declaration=pipe.id,
+            remedy="use on_checkpoint_mismatch='fail' (the default: stop with the reason) or 'clean-start' "
+            "(move the checkpoint aside and resume where it ended)",
+        )
     if pipe.checkpoint is not None and (not isinstance(pipe.checkpoint, str) or not pipe.checkpoint.strip()):
         raise DeclarationError(
             f"pipe {pipe.id!r}: checkpoint must be a non-empty path or URL, got {pipe.checkpoint!r}",

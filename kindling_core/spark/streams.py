@@ -13,7 +13,17 @@ or Spark Connect. Starting a streaming pipe:
 * the pipe's function is called with one DataFrame per input; the output table is created if
   missing; micro-batches are written exactly once through
   :func:`kindling_core.spark.sink.batch_writer` (``merge`` for merge pipes, else ``append``);
-* the query runs under the pipe's query name, checkpoint and trigger.
+* the query runs under the pipe's query name, checkpoint and trigger;
+* a clean start (``PipeStart.starting_versions``) reads those Delta inputs from the given
+  version (``startingVersion``). A version one past the table's latest (the old query had read
+  everything) is allowed for that start only: Delta refuses a ``startingVersion`` beyond the
+  latest unless ``spark.databricks.delta.changeDataFeed.timestampOutOfRange.enabled`` is set,
+  and the query keeps the session's settings as they were when ``start()`` cloned the session,
+  so the setting is set around that one ``start()`` and restored.
+
+:meth:`SparkStreamDriver.fingerprint` builds the same DataFrame without starting it and reads
+its stateful operators from the physical plan Spark's ``explain`` shows for a streaming
+DataFrame (``StateStoreSave``, ``StreamingDeduplicate``, ``StreamingSymmetricHashJoin``...).
 
 Everything else reads driver-side state (``status``, ``lastProgress``, ``isActive``,
 ``exception()``, ``spark.streams.active``) and runs no Spark job. pyspark is imported lazily.
@@ -21,16 +31,19 @@ Everything else reads driver-side state (``status``, ``lastProgress``, ``isActiv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kindling_core.model import Entity
 from kindling_core.spark.delta import EntityIO, EntityMissingError, NotADataFrameError, is_dataframe
 from kindling_core.spark.session import is_connect_session
-from kindling_core.streaming.driver import PipeStart, QueryIdentity, RuntimeStatus
+from kindling_core.streaming.driver import PipeStart, QueryIdentity, ResumeFacts, RuntimeStatus
 from kindling_core.streaming.errors import ForeignQueryError, SessionStoppedError, StopTimedOutError, StreamingError
 from kindling_core.streaming.events import ProgressSnapshot, StreamEvent
+from kindling_core.streaming.fingerprint import PlanFingerprint, PlanSource
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyspark.sql import DataFrame, SparkSession
@@ -44,6 +57,41 @@ def session_stopped(spark: Any) -> bool:
         return bool(getattr(spark, "is_stopped", False))
     context = getattr(spark, "_sc", None)
     return context is None or getattr(context, "_jsc", None) is None
+
+
+#: Physical operators of a streaming plan that keep state in the checkpoint → the name kindling
+#: reports (the saving operator of a pair: StateStoreRestore/StateStoreSave are one aggregate).
+STATEFUL_OPERATORS = {
+    "StateStoreSave": "aggregate",
+    "SessionWindowStateStoreSave": "session window aggregate",
+    "StreamingDeduplicate": "deduplicate",
+    "StreamingDeduplicateWithinWatermark": "deduplicateWithinWatermark",
+    "StreamingSymmetricHashJoin": "stream-stream join",
+    "FlatMapGroupsWithState": "flatMapGroupsWithState",
+    "FlatMapGroupsInPandasWithState": "applyInPandasWithState",
+    "TransformWithState": "transformWithState",
+    "TransformWithStateInPandas": "transformWithStateInPandas",
+    "StreamingGlobalLimit": "limit",
+}
+_OPERATOR = re.compile(r"^[\s:|+-]*(?:\*\(\d+\)\s*)?([A-Za-z]+)")
+#: Delta's setting that lets a streaming source start beyond the table's latest version.
+OUT_OF_RANGE_SETTING = "spark.databricks.delta.changeDataFeed.timestampOutOfRange.enabled"
+
+
+def stateful_operators(plan_text: str) -> tuple[str, ...]:
+    """The stateful operators in an ``explain`` text of a streaming DataFrame, top down."""
+    found = []
+    for line in plan_text.splitlines():
+        match = _OPERATOR.match(line)
+        if match is not None and match.group(1) in STATEFUL_OPERATORS:
+            found.append(STATEFUL_OPERATORS[match.group(1)])
+    return tuple(found)
+
+
+def _explain(frame: Any) -> str:
+    if hasattr(frame, "_explain_string"):  # Spark Connect
+        return str(frame._explain_string(mode="simple"))
+    return str(frame._sc._jvm.PythonSQLUtils.explainString(frame._jdf.queryExecution(), "simple"))
 
 
 def _option_text(value: Any) -> str:
@@ -95,7 +143,86 @@ class SparkStreamDriver:
         writer = result.writeStream.foreachBatch(write_batch).option("checkpointLocation", start.checkpoint).queryName(start.query_name)
         if start.trigger is not None:
             writer = writer.trigger(**start.trigger.writer_arguments())  # type: ignore[call-overload]
-        return writer.start()
+        with self._beyond_latest(start):
+            return writer.start()
+
+    @contextlib.contextmanager
+    def _beyond_latest(self, start: PipeStart) -> Iterator[None]:
+        """Around a clean start's ``start()``: allow a ``startingVersion`` one past a table's
+        latest version (see the module docstring)."""
+        if not start.starting_versions:
+            yield
+            return
+        previous = self.spark.conf.get(OUT_OF_RANGE_SETTING, None)
+        self.spark.conf.set(OUT_OF_RANGE_SETTING, "true")
+        try:
+            yield
+        finally:
+            if previous is None:
+                self.spark.conf.unset(OUT_OF_RANGE_SETTING)
+            else:
+                self.spark.conf.set(OUT_OF_RANGE_SETTING, previous)
+
+    def fingerprint(self, start: PipeStart) -> PlanFingerprint:
+        pipe = start.pipe
+        frame = self._frame(start, ())
+        sources = []
+        for entity_id in pipe.inputs:
+            if entity_id not in pipe.dimensions:
+                entity = start.entities[entity_id]
+                sources.append(PlanSource(entity_id, entity.format, self.io.location(entity)))
+        write = "merge" if str(pipe.write) == "merge" else "append"
+        return PlanFingerprint(frame.schema.simpleString(), stateful_operators(_explain(frame)), sources, write)
+
+    def resume_facts(self, start: PipeStart, query_id: str) -> ResumeFacts:
+        from kindling_core.spark.sink import CheckpointAppId
+
+        pipe = start.pipe
+        source_ids = {}
+        for entity_id in pipe.inputs:
+            entity = start.entities[entity_id]
+            if entity_id not in pipe.dimensions and entity.format == "delta" and self.io.exists(entity):
+                source_ids[self._table_id(entity)] = entity_id
+        output = start.entities[pipe.output]
+        if output.format != "delta":
+            return ResumeFacts(None, False, source_ids)
+        app_id = CheckpointAppId(pipe.id, start.checkpoint).for_query(query_id)
+        return ResumeFacts(self._txn_version(output, app_id), True, source_ids)
+
+    def _table_id(self, entity: Entity) -> str:
+        target = entity.table or f"delta.`{self.io.location(entity)}`"
+        row = self.spark.sql(f"DESCRIBE DETAIL {target}").select("id").first()
+        assert row is not None
+        return str(row[0])
+
+    def _txn_version(self, entity: Entity, app_id: str) -> int | None:
+        """The highest transaction version Delta holds for ``app_id`` in ``entity``'s log (its
+        JSON commits and checkpoints; ``None``: none or no table)."""
+        if not self.io.exists(entity):
+            return None
+        from pyspark.sql import functions as F
+
+        if entity.table is not None:
+            row = self.spark.sql(f"DESCRIBE DETAIL {entity.table}").select("location").first()
+            assert row is not None
+            location = str(row[0])
+        else:
+            location = self.io.location(entity)
+        log = location.rstrip("/") + "/_delta_log"
+        best: int | None = None
+        for reader, pattern in ((self.spark.read.json, "*.json"), (self.spark.read.parquet, "*.checkpoint*.parquet")):
+            try:
+                frame = reader(f"{log}/{pattern}")
+            except Exception as exc:  # no file of that kind (a young table has no checkpoint)
+                if "PATH_NOT_FOUND" in str(exc) or "UNABLE_TO_INFER_SCHEMA" in str(exc):
+                    continue
+                raise
+            if "txn" not in frame.columns:
+                continue
+            row = frame.where(F.col("txn.appId") == app_id).agg(F.max("txn.version")).first()
+            if row is not None and row[0] is not None:
+                best = max(best if best is not None else -1, int(row[0]))
+        return best
 
     def _frame(self, start: PipeStart, trail: tuple[str, ...]) -> DataFrame:
         """The pipe's streaming DataFrame: its function over its inputs (no Spark job)."""
@@ -128,9 +255,10 @@ class SparkStreamDriver:
                 )
             output = producer.entities[producer.pipe.output]
             self.io.create(output, self._frame(producer, trail).schema)
-        return self._read_stream(entity, pipe.read_options)
+        return self._read_stream(entity, pipe.read_options, start.starting_versions)
 
-    def _read_stream(self, entity: Entity, read_options: Any) -> DataFrame:
+    def _read_stream(self, entity: Entity, read_options: Any, starting: Any = None) -> DataFrame:
+        starting = starting or {}
         reader: Any = self.spark.readStream.format(entity.format)
         options: dict[str, str] = {}
         if entity.format != "delta":
@@ -138,6 +266,9 @@ class SparkStreamDriver:
                 reader = reader.schema(entity.schema)
             options.update({k: _option_text(v) for k, v in entity.options.items() if not k.startswith("write.")})
         options.update({k: _option_text(v) for k, v in read_options.items()})
+        if entity.id in starting:
+            options = {k: v for k, v in options.items() if k not in ("startingVersion", "startingTimestamp")}
+            options["startingVersion"] = str(starting[entity.id])
         if options:
             reader = reader.options(**options)
         if entity.table is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kindling_core.model import Pipe
 
-__all__ = ["checkpoint_location", "is_local", "write_problem", "same_location"]
+__all__ = ["checkpoint_location", "is_local", "local_path", "write_problem", "same_location"]
 
 
 def is_local(location: str) -> bool:
@@ -25,7 +25,8 @@ def is_local(location: str) -> bool:
     return "://" not in location and not location.startswith("dbfs:")
 
 
-def _local_path(location: str) -> Path:
+def local_path(location: str) -> Path:
+    """The local path of a local location (``file:`` prefixes dropped)."""
     if location.startswith("file://"):
         return Path(location[len("file://") :])
     if location.startswith("file:"):
@@ -39,12 +40,12 @@ def checkpoint_location(pipe: Pipe, base: str, root: Path) -> str:
     if declared:
         location = str(declared)
     elif is_local(base):
-        location = str(_local_path(base) / pipe.id)
+        location = str(local_path(base) / pipe.id)
     else:
         location = base.rstrip("/") + "/" + pipe.id
     if not is_local(location):
         return location
-    path = _local_path(location).expanduser()
+    path = local_path(location).expanduser()
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
@@ -53,7 +54,7 @@ def write_problem(location: str) -> str | None:
     or the location is remote and not checked here)."""
     if not is_local(location):
         return None
-    probe = _local_path(location)
+    probe = local_path(location)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if not probe.is_dir():
@@ -67,5 +68,5 @@ def same_location(first: str, second: str) -> bool:
     """True when two checkpoint locations name the same place (trailing slashes and, for local
     paths, ``file:`` prefixes and ``..`` segments ignored)."""
     if is_local(first) and is_local(second):
-        return os.path.normpath(_local_path(first)) == os.path.normpath(_local_path(second))
+        return os.path.normpath(local_path(first)) == os.path.normpath(local_path(second))
     return first.rstrip("/") == second.rstrip("/")

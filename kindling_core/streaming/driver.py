@@ -29,9 +29,10 @@ import attrs
 from kindling_core._convert import frozen_mapping
 from kindling_core.model import Entity, Pipe
 from kindling_core.streaming.events import ProgressSnapshot, StreamEvent
+from kindling_core.streaming.fingerprint import PlanFingerprint
 from kindling_core.streaming.triggers import Trigger
 
-__all__ = ["QueryIdentity", "RuntimeStatus", "PipeStart", "StreamDriver", "CallOutcome", "call_with_timeout"]
+__all__ = ["QueryIdentity", "RuntimeStatus", "PipeStart", "ResumeFacts", "StreamDriver", "CallOutcome", "call_with_timeout"]
 
 
 @attrs.frozen
@@ -59,7 +60,9 @@ class PipeStart:
     ``entities`` holds the pipe's inputs and output; ``upstream`` the starts of the managed
     streaming pipes producing its streamed inputs (a driver uses them to create an input table
     that does not exist yet, so consumers can start before their producers); ``app_id`` and
-    ``pipe.id`` identify the query's writes to the exactly-once sink.
+    ``pipe.id`` identify the query's writes to the exactly-once sink. ``starting_versions``
+    (entity id → Delta version) is set for a clean start only: those streamed inputs are read
+    from that version on (``startingVersion``), whatever ``read_options`` say.
     """
 
     pipe: Pipe
@@ -69,6 +72,19 @@ class PipeStart:
     trigger: Trigger | None
     app_id: str
     upstream: Mapping[str, PipeStart] = attrs.field(factory=dict, converter=frozen_mapping)
+    starting_versions: Mapping[str, int] = attrs.field(factory=dict, converter=frozen_mapping)
+
+
+@attrs.frozen
+class ResumeFacts:
+    """What a clean start needs to know from Spark about the old query of a pipe:
+    ``sink_batch``, the highest batch id of that query its output holds (``None``: none), and
+    whether the output could tell (``sink_known``); ``source_ids``, the Delta table id of each
+    input the pipe streams (table id → entity id)."""
+
+    sink_batch: int | None = None
+    sink_known: bool = True
+    source_ids: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_mapping)
 
 
 class StreamDriver(Protocol):
@@ -82,6 +98,14 @@ class StreamDriver(Protocol):
 
     def start_pipe(self, start: PipeStart) -> Any:
         """Build and start the pipe's query; return it."""
+
+    def fingerprint(self, start: PipeStart) -> PlanFingerprint:
+        """The plan fingerprint of the pipe's query, built as :meth:`start_pipe` builds it,
+        without starting it (no Spark job)."""
+
+    def resume_facts(self, start: PipeStart, query_id: str) -> ResumeFacts:
+        """What the pipe's output and streamed inputs say about the old query ``query_id``
+        (for a clean start; it may run small Spark jobs)."""
 
     def start_builder(self, name: str, builder: Callable[[], Any]) -> Any:
         """Call ``builder``; start what it returned (a ``DataStreamWriter``, under ``name``) or

@@ -23,6 +23,8 @@ __all__ = [
     "ManagerClosedError",
     "StreamQueryFailedError",
     "CleanStartUnavailableError",
+    "CheckpointMismatchError",
+    "CleanStartRefusedError",
 ]
 
 
@@ -124,19 +126,58 @@ class StreamQueryFailedError(StreamingError):
 
 
 class CleanStartUnavailableError(StreamingError):
-    """A recovery strategy asked for a clean start (a fresh checkpoint) of a failed query;
-    kindling cannot do that yet, so the query stays failed and this refusal is reported.
-    ``checkpoint`` is the query's checkpoint location (``None`` when kindling did not choose it)."""
+    """A recovery strategy asked for a clean start (a fresh checkpoint) of a failed query and
+    kindling cannot do it for this query (``why``: a registered query, a remote checkpoint, an
+    old checkpoint it cannot resume from exactly...), so the query stays failed and this refusal
+    is reported. ``checkpoint`` is the query's checkpoint location (``None`` when kindling did
+    not choose it)."""
 
-    def __init__(self, query: str, checkpoint: str | None, *, strategy: str, reason: str, label: str = "") -> None:
+    def __init__(self, query: str, checkpoint: str | None, *, strategy: str, reason: str, why: str, label: str = "") -> None:
         self.checkpoint = checkpoint
         self.strategy = strategy
+        self.why = why
         where = f"checkpoint {checkpoint}" if checkpoint else "its checkpoint (chosen outside kindling)"
         super().__init__(
             f"{label or repr(query)} needs a clean start from a fresh checkpoint (recovery strategy {strategy!r}: {reason}); "
-            f"kindling cannot clean-start a query yet, so it stays failed. Its {where} is unchanged",
+            f"kindling cannot clean-start it: {why}. It stays failed; its {where} is unchanged",
             query=query,
             remedy=f"stop the query, move the checkpoint folder ({checkpoint or 'the query checkpointLocation'}) aside by hand "
-            "(keep it; it holds the query's progress), then start the query again with "
-            "app.streams.start() or `kindling stream`; clean starts arrive with dimension-driven restarts",
+            "(keep it; it holds the query's progress), decide where each source resumes (read_options startingVersion), "
+            "then start the query again with app.streams.start() or `kindling stream`",
+        )
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A streaming pipe changed in a way its existing checkpoint cannot follow (output schema,
+    stateful operators, streamed sources, write mode), found before Spark starts the query.
+    ``pipe``, ``checkpoint`` and ``differences`` (one phrase each) say what."""
+
+    def __init__(self, pipe: str, checkpoint: str, differences: tuple[str, ...]) -> None:
+        self.pipe = pipe
+        self.checkpoint = checkpoint
+        self.differences = differences
+        super().__init__(
+            f"streaming pipe {pipe!r} no longer matches its checkpoint {checkpoint}: {'; '.join(differences)}. "
+            "Spark would fail at the first micro-batch, or carry on with state and offsets of another query",
+            query=pipe,
+            culprit=f"pipe {pipe!r}, checkpoint {checkpoint}",
+            remedy=f"undo the change, or clean-start the pipe: app.streams.clean_start({pipe!r}, reason=...) once, or declare "
+            f"@app.pipe({pipe!r}, ..., on_checkpoint_mismatch='clean-start') (the old checkpoint is moved aside, never deleted, "
+            "and each Delta source resumes at the first version it had not processed)",
+        )
+
+
+class CleanStartRefusedError(StreamingError):
+    """A clean start that kindling cannot make exact (``why``), or of a query it cannot
+    clean-start; nothing was moved."""
+
+    def __init__(self, query: str, checkpoint: str | None, why: str, *, label: str = "") -> None:
+        self.checkpoint = checkpoint
+        self.why = why
+        super().__init__(
+            f"{label or repr(query)} cannot be clean-started: {why}. Nothing was moved"
+            + (f"; its checkpoint {checkpoint} is unchanged" if checkpoint else ""),
+            query=query,
+            remedy="move the checkpoint aside by hand and start the query with read_options={'startingVersion': ...} "
+            "chosen for each source, or fix the cause above",
         )

@@ -39,6 +39,7 @@ and the signal bus isolates their failures.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import logging
 import threading
@@ -53,9 +54,17 @@ from kindling_core.errors import ReceiverError
 from kindling_core.items import FailureContext, RecoveryActionKind
 from kindling_core.signals import SignalSpec
 from kindling_core.streaming import signals as sig
+from kindling_core.streaming.checkpoint_guard import (
+    CheckpointVerdict,
+    clean_start,
+    clean_start_problem,
+    store_fingerprint,
+    verify_checkpoint,
+)
 from kindling_core.streaming.checkpoints import checkpoint_location
 from kindling_core.streaming.driver import PipeStart, StreamDriver, call_with_timeout
 from kindling_core.streaming.errors import (
+    CleanStartRefusedError,
     CleanStartUnavailableError,
     DuplicateQueryNameError,
     ManagerClosedError,
@@ -79,6 +88,7 @@ from kindling_core.streaming.restarts import (
     RestartRequest,
     Verdict,
 )
+from kindling_core.streaming.resume import ResumeRefused
 from kindling_core.streaming.state import STARTABLE, TERMINAL, QueryState, StateCell
 from kindling_core.streaming.status import QueryStatus, progress_fields
 from kindling_core.streaming.triggers import Trigger
@@ -183,6 +193,8 @@ class StreamManager:
         self._machinery_claimed = False
         self._closed = False
         self._thread_roles = threading.local()  # .detached: the consumer or a recovery thread (nobody to raise to)
+        self._verdicts: dict[str, CheckpointVerdict] = {}  # pipe id -> the checkpoint check of its prepared start
+        self._clean_requests: dict[str, str] = {}  # pipe id -> why its next start is a clean start
         self._watcher_factory = watcher_factory
         self._watcher: Any = None  # the dimension watcher, once a pipe with dimensions started
         self._watcher_lock = threading.Lock()
@@ -361,7 +373,7 @@ class StreamManager:
         before it keep running)."""
         self._check_open()
         records = self._select(pipes, "app.streams.start(pipes=...)", startable=True)
-        starts = self._prepare(records)
+        starts = self._prepare(records, verify_running=False)
         self._ensure_machinery()
         self._watch_dimensions(records)
         for record in records:
@@ -386,8 +398,10 @@ class StreamManager:
         self._start(record, starts.get(record.key), reason, expected=(*STARTABLE, S.RECOVERING))
         return self._status_of(record)
 
-    def _prepare(self, records: Sequence[_Record]) -> dict[str, PipeStart]:
-        """Check the selected pipes and build their starts (nothing is started here)."""
+    def _prepare(self, records: Sequence[_Record], *, verify_running: bool = True) -> dict[str, PipeStart]:
+        """Check the selected pipes and build their starts (nothing is started here), their
+        checkpoints included (:meth:`_verify_checkpoints`; ``verify_running``: also those of
+        queries running now, which are about to be restarted)."""
         catalog = self._app.catalog
         entities, pipes = catalog.entities, catalog.pipes
         settings, root = self.settings, self._app.config.root
@@ -440,7 +454,80 @@ class StreamManager:
                 start = starts[record.key]
                 record.checkpoint = start.checkpoint
                 record.trigger = str(start.trigger) if start.trigger is not None else ""
+        self._verify_checkpoints(chosen, starts, verify_running)
         return starts
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _verify_checkpoints(self, records: Sequence[_Record], starts: Mapping[str, PipeStart], verify_running: bool) -> None:
+        """Check each pipe's checkpoint before it starts (structure and plan fingerprint, see
+        :mod:`kindling_core.streaming.checkpoint_guard`); a due clean start that cannot be exact
+        is refused here, before anything stops or starts. The verdicts wait for :meth:`_launch`."""
+        driver = self.driver
+        for record in records:
+            if not verify_running and record.cell.state in (S.STARTING, S.RUNNING, S.STOPPING):
+                continue  # start() leaves it alone
+            start = starts[record.key]
+            with self._lock:
+                forced = self._clean_requests.get(record.key)
+                timed_out = record.stop_timed_out
+            verdict = verify_checkpoint(driver, start, forced=forced)
+            if verdict.clean_start is not None:
+                stopped = record.cell.state not in (S.STARTING, S.RUNNING, S.STOPPING)
+                why = clean_start_problem(driver, start, stopped=stopped, stop_timed_out=timed_out)
+                if why is not None:
+                    why = f"{why} (clean start because {verdict.clean_start})"
+                    raise CleanStartRefusedError(record.key, start.checkpoint, why, label=record.label())
+            with self._lock:
+                self._verdicts[record.key] = verdict
+
+    def _checkpoint_ready(self, record: _Record, start: PipeStart) -> PipeStart:
+        """Right before the driver starts ``record`` (stopped by now): make the clean start
+        its verdict asks for, and return the start to use."""
+        with self._lock:
+            verdict = self._verdicts.get(record.key)
+        if verdict is None or verdict.start is not start or verdict.clean_start is None:
+            return start
+        try:
+            fresh, done = clean_start(self.driver, start, verdict.clean_start, datetime.datetime.now(datetime.timezone.utc))
+        except ResumeRefused as exc:
+            raise CleanStartRefusedError(record.key, start.checkpoint, str(exc), label=record.label()) from None
+        with self._lock:
+            self._clean_requests.pop(record.key, None)
+            self._verdicts[record.key] = CheckpointVerdict(fresh, verdict.fingerprint, store=True)
+            record.last_error = None
+        logger.info("%s: old checkpoint moved to %s", record.label(), done.moved_to)
+        return fresh
+
+    def _checkpoint_started(self, record: _Record) -> None:
+        """``record`` started: store its plan fingerprint beside the checkpoint when due."""
+        with self._lock:
+            verdict = self._verdicts.pop(record.key, None)
+        if verdict is not None:
+            try:
+                store_fingerprint(verdict)
+            except OSError as exc:
+                self._app.errors.report(exc, source="streaming", subject=record.key)
+
+    def clean_start(self, pipe: str, *, reason: str, timeout: float | None = None) -> QueryStatus:
+        """Start the streaming pipe ``pipe`` over on a fresh checkpoint: stop it if it runs,
+        move its checkpoint aside (renamed to ``<name>.moved-<UTC time>``, never deleted) and
+        start it with each Delta source at the first version the old checkpoint had not
+        processed, so the output gets every source row once (see
+        ``docs/design/checkpoints.md``). Raises :class:`CleanStartRefusedError` (nothing stopped
+        or moved) when that cannot be exact, or for a registered query."""
+        self._check_open()
+        (record,) = self._select([pipe], "app.streams.clean_start()", startable=True, closure=False)
+        if record.kind != "pipe":
+            why = "it is a registered query; kindling did not choose its checkpoint"
+            raise CleanStartRefusedError(record.key, None, why, label=record.label())
+        with self._lock:
+            self._clean_requests[record.key] = reason
+        try:
+            return self.restart(pipe, reason=f"clean start: {reason}", timeout=timeout)
+        finally:
+            with self._lock:
+                self._clean_requests.pop(record.key, None)
 
     def _start(self, record: _Record, start: PipeStart | None, reason: str, *, expected: Iterable[QueryState] = STARTABLE) -> bool:
         """Start ``record`` (an explicit start or restart) if this thread wins the move to
@@ -481,6 +568,7 @@ class StreamManager:
         driver = self.driver
         try:
             if start is not None:
+                start = self._checkpoint_ready(record, start)
                 query = driver.start_pipe(start)
             else:
                 assert record.builder is not None
@@ -502,6 +590,7 @@ class StreamManager:
             self._by_query_id[identity.query_id] = record
             orphan = self._orphans.pop(identity.run_id, None)
         took = time.perf_counter() - began
+        self._checkpoint_started(record)
         self._emit(sig.AFTER_START, sig.StreamStarted(record.name, record.pipe_id, identity.query_id, identity.run_id, took))
         self._move(record, S.STARTING, S.RUNNING, reason)
         if orphan is not None:
@@ -882,6 +971,8 @@ class StreamManager:
                 recovery.classification, recovery.decision = decision.classification, decision
             if decision.retry:
                 return self._schedule(record, decision, error)
+            if decision.action.kind is RecoveryActionKind.CLEAN_START:
+                return self._recover_clean(record, decision, error)
             if decision.exhausted and decision.action.kind is RecoveryActionKind.RESTART:
                 self._exhaust(record, decision, error)
             else:
@@ -1011,7 +1102,39 @@ class StreamManager:
         self._emit(sig.RECOVERY_EXHAUSTED, payload)
         self._report(record, error, decision, used)
 
-    def _decline(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> None:
+    def _recover_clean(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError) -> PendingRecovery | None:
+        """A strategy asked for a clean start: schedule it like a restart (the start then
+        moves the checkpoint aside, see :meth:`clean_start`) when it can be exact, else decline
+        with the reason."""
+        why = self._clean_start_refusal(record, decision)
+        if why is not None:
+            self._decline(record, decision, error, why=why)
+            return None
+        return self._schedule(record, decision, error)
+
+    def _clean_start_refusal(self, record: _Record, decision: RecoveryDecision) -> str | None:
+        """Why the failed ``record`` cannot be clean-started (``None``: it can; its next start
+        is then a clean start)."""
+        if decision.exhausted:
+            return f"its recovery budget is spent ({decision.attempt - 1} of {decision.max_attempts} attempts)"
+        if record.kind != "pipe" or record.pipe is None:
+            return "it is a registered query; kindling did not choose its checkpoint"
+        with self._lock:
+            self._clean_requests[record.key] = f"recovery strategy {decision.action.strategy!r}: {decision.action.reason}"
+        why: str | None = None
+        try:
+            self._prepare([record], verify_running=False)
+        except CleanStartRefusedError as exc:
+            why = exc.why
+        except Exception as exc:  # noqa: BLE001 - the refusal names it
+            why = f"its start cannot be prepared ({type(exc).__name__}: {exc})"
+        with self._lock:
+            self._verdicts.pop(record.key, None)
+            if why is not None:
+                self._clean_requests.pop(record.key, None)
+        return why
+
+    def _decline(self, record: _Record, decision: RecoveryDecision, error: StreamQueryFailedError, *, why: str = "") -> None:
         with self._lock:
             record.recovery.end_loop()
             checkpoint = record.checkpoint
@@ -1020,7 +1143,12 @@ class StreamManager:
         reported: BaseException = error
         if action.kind is RecoveryActionKind.CLEAN_START:
             reported = CleanStartUnavailableError(
-                record.key, checkpoint, strategy=action.strategy, reason=action.reason, label=record.label()
+                record.key,
+                checkpoint,
+                strategy=action.strategy,
+                reason=action.reason,
+                why=why or "it was not attempted",
+                label=record.label(),
             )
             reported.__cause__ = error
         self._report(record, reported, decision, decision.attempt - 1)
@@ -1155,12 +1283,20 @@ class StreamManager:
             return Health(False, why=f"{record.label()} was restarted by someone else before its new run proved healthy", stopped=True)
         return Health(False, why=f"the new run of {record.label()} failed before it proved healthy ({state}); its recovery takes over")
 
-    def preview_restarts(self, *, entity: str | None = None, pipes: Sequence[str] | str = (), max_depth: int | None = None) -> RestartPlan:
+    def preview_restarts(
+        self,
+        *,
+        entity: str | None = None,
+        pipes: Sequence[str] | str = (),
+        max_depth: int | None = None,
+        where: str = "app.streams.preview_restarts(pipes=...)",
+    ) -> RestartPlan:
         """Which streaming pipes would restart when ``entity`` changes (those declaring it a
         dimension) and/or ``pipes`` restart, with their cascades, in execution order and why
         (:func:`kindling_core.streaming.cascade.restart_plan`). Touches nothing: no Spark, no
         query, no request. ``max_depth`` defaults to ``tool.kindling.restarts.cascade-depth``; a
-        dimension's detector defaults to the selected change detector."""
+        dimension's detector defaults to the selected change detector; ``where`` names ``pipes``
+        in the error for a batch pipe."""
         from kindling_core.streaming.cascade import restart_plan
 
         detectors = self._app.registry.family("change-detectors")
@@ -1170,6 +1306,7 @@ class StreamManager:
             pipes=pipes,
             max_depth=self._app.config.restarts.cascade_depth if max_depth is None else max_depth,
             default_detector=detectors.selected or detectors.family.default or self._app.config.change_detectors.default,
+            where=where,
         )
 
     def _cascade_targets(self, key: str) -> tuple[CascadeTarget, ...]:
@@ -1195,6 +1332,14 @@ class StreamManager:
             watcher = self._watcher_factory(self._app, on_change=self._on_dimension_change)
             watcher.start()
             self._watcher = watcher
+
+    @property
+    def dimension_watcher(self) -> Any:
+        """The running :class:`~kindling_core.dimensions.DimensionWatcher` (``polls``,
+        ``dimensions``), or ``None`` before a streaming pipe with dimensions started and after
+        ``stop()`` of every query or ``close()``."""
+        with self._watcher_lock:
+            return self._watcher
 
     def _stop_watcher(self) -> None:
         with self._watcher_lock:

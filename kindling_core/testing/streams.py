@@ -15,6 +15,10 @@ Spark does; stopping reports ``QueryTerminated``. Tests drive the rest::
 ``start_gate`` / ``stop_gate`` (``threading.Event``) hold starts / stops until set, to test
 races and timeouts; ``start_errors`` maps a query name to the exception its start raises;
 ``overlapping_starts`` counts starts of a name whose previous run was still active.
+``plan`` maps a pipe id to the :class:`~kindling_core.streaming.fingerprint.PlanFingerprint` its
+``fingerprint`` returns (default: one built from the pipe's inputs and write mode);
+``resume`` maps a pipe id to the :class:`~kindling_core.streaming.driver.ResumeFacts` a clean
+start reads; ``pipe_starts`` keeps every :class:`PipeStart` given to ``start_pipe``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from kindling_core.streaming.driver import PipeStart, QueryIdentity, RuntimeStatus
+from kindling_core.streaming.driver import PipeStart, QueryIdentity, ResumeFacts, RuntimeStatus
 from kindling_core.streaming.errors import ForeignQueryError, SessionStoppedError
 from kindling_core.streaming.events import ProgressSnapshot, QueryIdle, QueryProgressed, QueryStarted, QueryTerminated, StreamEvent
+from kindling_core.streaming.fingerprint import PlanFingerprint, PlanSource
 
 __all__ = ["FakeQuery", "FakeStreamDriver"]
 
@@ -65,6 +70,9 @@ class FakeStreamDriver:
         self.detached = 0
         #: Starts of a query name while a run under that name was still active (should stay 0).
         self.overlapping_starts = 0
+        self.plan: dict[str, PlanFingerprint] = {}
+        self.resume: dict[str, ResumeFacts] = {}
+        self.pipe_starts: list[PipeStart] = []
         self._ids: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -84,7 +92,19 @@ class FakeStreamDriver:
         return detach
 
     def start_pipe(self, start: PipeStart) -> FakeQuery:
+        self.pipe_starts.append(start)
         return self._start(start.query_name, start.checkpoint)
+
+    def fingerprint(self, start: PipeStart) -> PlanFingerprint:
+        pipe = start.pipe
+        if pipe.id in self.plan:
+            return self.plan[pipe.id]
+        streamed = [e for e in pipe.inputs if e not in pipe.dimensions]
+        sources = [PlanSource(e, start.entities[e].format, str(start.entities[e].location)) for e in streamed if e in start.entities]
+        return PlanFingerprint(schema="struct<fake>", sources=sources, write="merge" if str(pipe.write) == "merge" else "append")
+
+    def resume_facts(self, start: PipeStart, query_id: str) -> ResumeFacts:
+        return self.resume.get(start.pipe.id, ResumeFacts())
 
     def start_builder(self, name: str, builder: Callable[[], Any]) -> Any:
         built = builder()

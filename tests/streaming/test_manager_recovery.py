@@ -355,15 +355,16 @@ def test_a_clean_start_is_refused_with_the_checkpoint_named(tmp_path: Path) -> N
     app, streams, driver = harness.app, harness.streams, harness.driver
     app.entity("bronze.events", path="lake/bronze/events")
     app.entity("silver.events", path="lake/silver/events")
-    app.pipe("events", inputs=["bronze.events"], output="silver.events", mode="streaming")(lambda frame: frame)
+    checkpoint = "abfss://lake@acct.dfs.core.windows.net/checkpoints/events"  # kindling clean-starts local checkpoints only
+    app.pipe("events", inputs=["bronze.events"], output="silver.events", mode="streaming", checkpoint=checkpoint)(lambda frame: frame)
     streams.start()
     driver.fail("kindling_events", CHECKPOINT, error_class="STREAMING_STATEFUL_OPERATOR_NOT_MATCH_IN_STATE_METADATA")
     wait_until(lambda: len(harness.recorder.events) == 1)
     (event,) = harness.recorder.events
     error = event.error
-    checkpoint = str(tmp_path / ".kindling" / "checkpoints" / "events")
     assert isinstance(error, CleanStartUnavailableError) and error.checkpoint == checkpoint
     assert "streaming pipe 'events' needs a clean start from a fresh checkpoint" in str(error)
+    assert f"kindling cannot clean-start it: its checkpoint {checkpoint} is remote" in str(error)
     assert f"checkpoint {checkpoint} is unchanged" in str(error) and "clean-start-on-checkpoint" in str(error)
     assert f"move the checkpoint folder ({checkpoint}) aside by hand" in error.remedy
     assert isinstance(error.__cause__, StreamQueryFailedError) and CHECKPOINT in str(error.__cause__)
