@@ -25,6 +25,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("kindling_core.cli.run_cmd", "run"),
     ("kindling_core.cli.run_cmd", "show"),
     ("kindling_core.cli.stream_cmd", "stream"),
+    ("kindling_core.cli.restarts_cmd", "restarts"),
 )
 
 

@@ -127,7 +127,8 @@ class RestartPlan:
     ``steps`` in execution order; ``truncated`` the pipes a cascade reaches beyond ``max_depth``
     (by depth, then id); ``entity`` / ``requested`` what the plan was asked about;
     ``dimension`` how ``entity`` is watched (``None`` without ``entity``); ``notes`` say why
-    nothing (or less than one might expect) restarts.
+    nothing restarts for ``entity``, and which streaming readers of a restarted output are not
+    cascaded to because they read it as a dimension.
     """
 
     steps: tuple[RestartStep, ...]
@@ -199,10 +200,12 @@ def restart_plan(
     pipes: Sequence[str] = (),
     max_depth: int = DEFAULT_CASCADE_DEPTH,
     default_detector: str = "version-poll",
+    where: str = "restart_plan(pipes=...)",
 ) -> RestartPlan:
     """The streaming pipes that restart when ``entity`` changes and/or ``pipes`` restart, with
     their cascades up to ``max_depth`` hops (see the module docstring). ``default_detector``
-    is the detector shown for a dimension whose options name none.
+    is the detector shown for a dimension whose options name none; ``where`` names ``pipes``
+    in the error for a batch pipe (the caller's API or CLI flag).
 
     Raises :class:`~kindling_core.errors.UnknownNameError` for an entity no declaration or
     pipe names, :class:`~kindling_core.planning.UnknownPipeError` for an undeclared pipe and
@@ -227,7 +230,7 @@ def restart_plan(
             remedy="pass 0 (no cascades) or more (tool.kindling.restarts.cascade-depth, kindling restarts --depth)",
         )
     declared: Mapping[str, Pipe] = dict(catalog.pipes)
-    _check_pipes(requested, declared)
+    _check_pipes(requested, declared, where)
     graph = PipeGraph.from_pipes(declared.values())
     roots: dict[str, RestartStep] = {}
     notes: list[str] = []
@@ -249,10 +252,6 @@ def restart_plan(
     within = _start_positions(graph, [p for p, s in reached.items() if s.depth <= max_depth])
     steps = sorted((reached[p] for p in within), key=lambda s: (s.depth, within[s.pipe]))
     truncated = sorted((s for s in reached.values() if s.depth > max_depth), key=lambda s: (s.depth, s.pipe))
-    if truncated:
-        notes.append(
-            f"left out beyond the cascade limit of {max_depth} hop(s): " + ", ".join(f"{s.pipe} (depth {s.depth})" for s in truncated)
-        )
     for reader, (producer, output) in sorted(dimension_readers.items()):
         if reader not in reached:
             notes.append(
@@ -262,7 +261,7 @@ def restart_plan(
     return RestartPlan(
         steps=tuple(steps),
         truncated=tuple(
-            attrs.evolve(s, reason=f"{s.reason}; left out: depth {s.depth} is beyond the cascade limit {max_depth}")
+            attrs.evolve(s, reason=f"{s.reason}; left out: depth {s.depth} is beyond the cascade depth limit {max_depth}")
             for s in truncated
         ),
         entity=entity,
@@ -273,7 +272,7 @@ def restart_plan(
     )
 
 
-def _check_pipes(requested: Sequence[str], declared: Mapping[str, Pipe]) -> None:
+def _check_pipes(requested: Sequence[str], declared: Mapping[str, Pipe], where: str) -> None:
     unknown = [p for p in requested if p not in declared]
     if unknown:
         raise UnknownPipeError(unknown, list(declared))
@@ -283,7 +282,7 @@ def _check_pipes(requested: Sequence[str], declared: Mapping[str, Pipe]) -> None
             raise UnknownStreamError(
                 pipe_id,
                 streaming,
-                where="pipes",
+                where=where,
                 problem=f"pipe {pipe_id!r} is a batch pipe; only streaming pipes restart",
                 remedy="name streaming pipes (a batch pipe reads its inputs afresh at every run)",
             )
@@ -343,7 +342,7 @@ def _cascade(
                     depth,
                     RestartCause.CASCADE,
                     producer,
-                    f"reads {output} as a stream; cascades from the restart of {producer}",
+                    f"streams the output of {producer}{'' if output == producer else f' ({output})'}, which restarts",
                     output,
                 )
                 following.append(reader)

@@ -60,7 +60,7 @@ def test_a_dimension_change_restarts_its_readers_then_cascades_to_stream_readers
         ("gold.scored", 3, RestartCause.CASCADE, "gold.alerts", "gold.alerts"),
     ]
     assert plan.step("silver.enriched").reason == "reads dimension silver.customers; detector version-poll, restart policy auto"
-    assert plan.step("gold.by_tier").reason == "reads silver.enriched as a stream; cascades from the restart of silver.enriched"
+    assert plan.step("gold.by_tier").reason == "streams the output of silver.enriched, which restarts"
     assert not plan.truncated and plan.notes == ()  # gold.scored restarts through gold.alerts: no note about its dimension
     assert plan.entity == CUSTOMERS and plan.requested == () and plan.max_depth == 3
 
@@ -105,9 +105,7 @@ def test_a_restarted_output_read_as_a_dimension_does_not_cascade_and_a_note_says
     plan = restart_plan(shop_catalog(), pipes=["gold.by_tier"], max_depth=0)
     assert plan.pipes == ("gold.by_tier",)
     assert plan.step("gold.by_tier").cause is RestartCause.REQUESTED and plan.step("gold.by_tier").reason == "restart requested"
-    assert plan.notes == (
-        "left out beyond the cascade limit of 0 hop(s): gold.alerts (depth 1), gold.scored (depth 2)",
-    )
+    assert plan.notes == () and [(s.pipe, s.depth) for s in plan.truncated] == [("gold.alerts", 1), ("gold.scored", 2)]
     catalog = Catalog()
     catalog.add_pipe("a", func=identity, inputs=["raw"], output="e.a", mode="streaming")
     catalog.add_pipe("b", func=identity, inputs=["raw.b", "e.a"], dimensions=["e.a"], output="e.b", mode="streaming")
@@ -124,9 +122,9 @@ def test_the_depth_limit_lists_what_it_leaves_out_and_why() -> None:
     assert plan.pipes == ("silver.enriched", "gold.by_tier")
     assert [(s.pipe, s.depth, s.via) for s in plan.truncated] == [("gold.alerts", 2, "gold.by_tier"), ("gold.scored", 3, "gold.alerts")]
     assert plan.truncated[0].reason == (
-        "reads gold.by_tier as a stream; cascades from the restart of gold.by_tier; left out: depth 2 is beyond the cascade limit 1"
+        "streams the output of gold.by_tier, which restarts; left out: depth 2 is beyond the cascade depth limit 1"
     )
-    assert plan.notes == ("left out beyond the cascade limit of 1 hop(s): gold.alerts (depth 2), gold.scored (depth 3)",)
+    assert plan.notes == ()
     assert restart_plan(shop_catalog(), entity=CUSTOMERS, max_depth=0).pipes == ("silver.enriched",)
 
 
@@ -213,7 +211,8 @@ def test_an_unknown_pipe_gets_did_you_mean_and_a_batch_pipe_the_streaming_ones()
     with pytest.raises(UnknownStreamError) as batch:
         restart_plan(shop_catalog(), pipes=["gold.report"])
     assert str(batch.value).startswith(
-        "pipes: pipe 'gold.report' is a batch pipe; only streaming pipes restart. Did you mean 'gold.alerts' or 'gold.scored'? "
+        "restart_plan(pipes=...): pipe 'gold.report' is a batch pipe; only streaming pipes restart. "
+        "Did you mean 'gold.alerts' or 'gold.scored'? "
         "Streaming queries: gold.alerts, gold.by_tier, gold.scored, silver.enriched."
     )
 
@@ -233,4 +232,6 @@ def test_the_preview_takes_the_configured_cascade_depth_and_default_detector() -
     assert plan.max_depth == 1 and plan.pipes == ("silver.enriched", "gold.by_tier")
     assert plan.dimension is not None and plan.dimension.detector == "change-data-feed"
     assert app.streams.preview_restarts(entity=CUSTOMERS, max_depth=3).pipes[-1] == "gold.scored"
+    with pytest.raises(UnknownStreamError, match=r"^app\.streams\.preview_restarts\(pipes=\.\.\.\): pipe 'gold.report' is a batch pipe"):
+        app.streams.preview_restarts(pipes=["gold.report"])
     assert {s.state.value for s in app.streams.status().values()} == {"pending"}  # nothing started
