@@ -52,7 +52,9 @@ class FakeDimensionWatchers:
         """Every table exists at :attr:`versions` (default 0); no commit changed data."""
         with self._lock:
             versions = dict(self.versions)
-        return {e.id: TableVersion(TableStatus.OK, location=f"fake:{e.id}", version=versions.get(e.id, 0), data_change=False) for e in entities}
+        return {
+            e.id: TableVersion(TableStatus.OK, location=f"fake:{e.id}", version=versions.get(e.id, 0), data_change=False) for e in entities
+        }
 
     @property
     def running(self) -> bool:

@@ -87,7 +87,13 @@ class Harness:
     ``gold.sales``; ``extra`` more streaming pipes ``p0..`` joining the same dimension."""
 
     def __init__(
-        self, tmp_path: Path, restarts: dict[str, Any] | None = None, *, extra: int = 0, options: dict[str, Any] | None = None, **config: Any
+        self,
+        tmp_path: Path,
+        restarts: dict[str, Any] | None = None,
+        *,
+        extra: int = 0,
+        options: dict[str, Any] | None = None,
+        **config: Any,
     ) -> None:
         settings = {"debounce-seconds": 0, **(restarts or {})}
         recovery = {"healthy-seconds": 0, "backoff-seconds": 0, "backoff-max-seconds": 0, **config.pop("recovery", {})}
@@ -350,7 +356,9 @@ def test_bad_requests_name_the_culprit(harness) -> None:
     streams = h.streams
     with pytest.raises(UnknownStreamError, match=r"request_restart\(\): 'enrch' is not a streaming pipe .*Did you mean 'enrich'\?"):
         streams.request_restart("enrch", "x")
-    with pytest.raises(StreamingError, match="the reason for restarting streaming pipe 'enrich' must be a non-empty string, got '  '") as caught:
+    with pytest.raises(
+        StreamingError, match="the reason for restarting streaming pipe 'enrich' must be a non-empty string, got '  '"
+    ) as caught:
         streams.request_restart("enrich", "  ")
     assert caught.value.culprit == "reason"
     with pytest.raises(StreamingError, match=r"version must be a table version \(an int >= 0\) or None, got -1"):
