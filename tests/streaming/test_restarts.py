@@ -371,3 +371,72 @@ def test_bad_requests_name_the_culprit(harness) -> None:
     streams.close()
     with pytest.raises(ManagerClosedError):
         streams.request_restart("enrich", "x")
+
+
+def test_a_query_confirming_its_recovery_is_restarted_only_once_the_recovery_proved_it_healthy(harness) -> None:
+    h = harness({"cascade-depth": 0}, recovery={"healthy-seconds": 60, "healthy-batches": 1})
+    h.app.signals.connect("streaming.recovered", lambda sender, payload: h._record("recovered", payload))
+    h.streams.start()
+    h.driver.fail("kindling_enrich", TRANSIENT)
+    wait_until(lambda: h.starts("enrich") == 2 and h.streams.query_status("enrich").state is S.RUNNING)  # on probation
+    h.streams.request_restart("enrich", "customers changed")
+    wait_until(lambda: len(h.signals("restart_requested")) == 1)
+    assert not h.signals("restart_started")  # deferred: its recovery has not confirmed the run yet
+    h.driver.progress("kindling_enrich")  # the healthy batch: recovered
+
+    def restarted() -> bool:
+        if h.starts("enrich") == 3 and h.streams.query_status("enrich").state is S.RUNNING:
+            h.driver.progress("kindling_enrich")  # the restarted run's healthy batch
+        return bool(h.signals("restart_completed"))
+
+    wait_until(restarted)
+    names = [name for name, _ in h.seen if name in ("recovered", "restart_started")]
+    assert names == ["recovered", "restart_started"] and h.starts("enrich") == 3
+
+
+def test_checks_that_fail_before_the_stop_leave_the_query_running(harness) -> None:
+    h = harness({"cascade-depth": 0})
+    h.streams.start()
+    h.driver.stopped_session = True
+    h.streams.request_restart("enrich", "customers changed")
+    h.settled()
+    (failed,) = h.signals("restart_failed", "enrich")
+    assert failed.stage == "check" and failed.error.startswith("SessionStoppedError: the fake session is stopped")
+    assert h.streams.query_status("enrich").state is S.RUNNING and h.starts("enrich") == 1
+
+
+def test_a_registered_query_restarts_on_request_and_cascades_nowhere(harness) -> None:
+    h = harness()
+    h.streams.register("feed", lambda: None)
+    h.streams.start(["feed"])
+    h.streams.request_restart("feed", "config reloaded")
+    h.settled()
+    assert [c.pipe for c in h.signals("restart_completed")] == ["feed"] and h.driver.starts["feed"] == 2
+
+
+def test_closing_drops_pending_restarts_with_a_reason(harness) -> None:
+    h = harness({"debounce-seconds": 60})
+    h.streams.start()
+    h.streams.request_restart("enrich", "customers changed", version=3)
+    h.streams.close()
+    (skipped,) = h.signals("restart_skipped", "enrich")
+    assert skipped.why == "app.streams was closed" and skipped.version == 3
+    assert h.starts("enrich") == 1 and not h.signals("restart_started")
+
+
+def test_a_bad_restart_option_of_a_dimension_fails_the_start_before_anything_starts(harness) -> None:
+    from kindling_core.dimensions.errors import DimensionOptionError
+
+    h = harness(options={"change.restart": "allways"})
+    with pytest.raises(
+        DimensionOptionError, match=r"entity 'dim.customers': options\['change.restart'\] is 'allways'.*Did you mean 'always'\?"
+    ):
+        h.streams.start()
+    assert not h.driver.starts
+
+
+def test_max_wait_seconds_may_not_be_below_debounce_seconds(tmp_path: Path) -> None:
+    from kindling_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tool.kindling.restarts.max-wait-seconds must be >= tool.kindling.restarts.debounce-seconds"):
+        make_app(config={"restarts": {"debounce-seconds": 10, "max-wait-seconds": 5}})
