@@ -16,10 +16,12 @@ or Spark Connect. Starting a streaming pipe:
 * the query runs under the pipe's query name, checkpoint and trigger;
 * a clean start (``PipeStart.starting_versions``) reads those Delta inputs from the given
   version (``startingVersion``). A version one past the table's latest (the old query had read
-  everything) is allowed for that start only: Delta refuses a ``startingVersion`` beyond the
-  latest unless ``spark.databricks.delta.changeDataFeed.timestampOutOfRange.enabled`` is set,
-  and the query keeps the session's settings as they were when ``start()`` cloned the session,
-  so the setting is set around that one ``start()`` and restored.
+  everything) must be allowed: Delta refuses a ``startingVersion`` beyond the latest (measured:
+  ``DELTA_VERSION_NOT_FOUND``) unless ``spark.databricks.delta.changeDataFeed.timestampOutOfRange.enabled``
+  is set on the session that read the stream. Delta reads it when the source first plans a
+  batch, on the query's thread after ``start()`` returned, so the setting is set for that one
+  start until the query planned its first trigger (or ended, or :data:`SOURCE_INIT_SECONDS`
+  passed), then restored. Meanwhile it also lets other reads on the session start out of range.
 
 :meth:`SparkStreamDriver.fingerprint` builds the same DataFrame without starting it and reads
 its stateful operators from the physical plan Spark's ``explain`` shows for a streaming
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +79,10 @@ STATEFUL_OPERATORS = {
 _OPERATOR = re.compile(r"^[\s:|+-]*(?:\*\(\d+\)\s*)?([A-Za-z]+)")
 #: Delta's setting that lets a streaming source start beyond the table's latest version.
 OUT_OF_RANGE_SETTING = "spark.databricks.delta.changeDataFeed.timestampOutOfRange.enabled"
+#: How long a clean start keeps :data:`OUT_OF_RANGE_SETTING` waiting for its sources to start.
+SOURCE_INIT_SECONDS = 60.0
+#: Status messages of a query whose first trigger asked its sources for offsets.
+_PAST_FIRST_TRIGGER = frozenset({"Waiting for data to arrive", "Processing new data", "Waiting for next trigger"})
 
 
 def stateful_operators(plan_text: str) -> tuple[str, ...]:
@@ -143,16 +150,16 @@ class SparkStreamDriver:
         writer = result.writeStream.foreachBatch(write_batch).option("checkpointLocation", start.checkpoint).queryName(start.query_name)
         if start.trigger is not None:
             writer = writer.trigger(**start.trigger.writer_arguments())  # type: ignore[call-overload]
-        with self._beyond_latest(start):
+        if not start.starting_versions:
             return writer.start()
+        with self._beyond_latest():
+            query = writer.start()
+            self._await_sources(query)
+        return query
 
     @contextlib.contextmanager
-    def _beyond_latest(self, start: PipeStart) -> Iterator[None]:
-        """Around a clean start's ``start()``: allow a ``startingVersion`` one past a table's
-        latest version (see the module docstring)."""
-        if not start.starting_versions:
-            yield
-            return
+    def _beyond_latest(self) -> Iterator[None]:
+        """Allow a ``startingVersion`` one past a table's latest version (see the module docstring)."""
         previous = self.spark.conf.get(OUT_OF_RANGE_SETTING, None)
         self.spark.conf.set(OUT_OF_RANGE_SETTING, "true")
         try:
@@ -162,6 +169,15 @@ class SparkStreamDriver:
                 self.spark.conf.unset(OUT_OF_RANGE_SETTING)
             else:
                 self.spark.conf.set(OUT_OF_RANGE_SETTING, previous)
+
+    def _await_sources(self, query: Any) -> None:
+        """Wait (at most :data:`SOURCE_INIT_SECONDS`) until ``query`` planned its first trigger
+        (its sources read their starting version) or ended."""
+        deadline = time.monotonic() + SOURCE_INIT_SECONDS
+        while time.monotonic() < deadline:
+            if not query.isActive or query.lastProgress is not None or query.status.get("message") in _PAST_FIRST_TRIGGER:
+                return
+            time.sleep(0.05)
 
     def fingerprint(self, start: PipeStart) -> PlanFingerprint:
         pipe = start.pipe

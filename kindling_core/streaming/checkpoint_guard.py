@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
@@ -32,7 +33,7 @@ from kindling_core.streaming.checkpoint_check import inspect_checkpoint
 from kindling_core.streaming.checkpoints import local_path
 from kindling_core.streaming.driver import PipeStart, ResumeFacts, StreamDriver
 from kindling_core.streaming.errors import CheckpointError, CheckpointMismatchError
-from kindling_core.streaming.fingerprint import PlanFingerprint, read_fingerprint, write_fingerprint
+from kindling_core.streaming.fingerprint import PlanFingerprint, read_fingerprint, read_resume, write_fingerprint, write_resume
 from kindling_core.streaming.resume import ResumePoint, ResumeRefused, resume_point
 
 __all__ = ["CheckpointVerdict", "CleanStartDone", "verify_checkpoint", "clean_start_problem", "clean_start", "move_aside"]
@@ -43,13 +44,16 @@ logger = logging.getLogger("kindling.streaming")
 @attrs.frozen
 class CheckpointVerdict:
     """What :func:`verify_checkpoint` decided for ``start``: ``fingerprint`` (now; ``None``
-    for a remote checkpoint), ``store`` it once the query started, and ``clean_start``: why the
-    pipe must start over on a fresh checkpoint (``None``: start on the checkpoint as it is)."""
+    for a remote checkpoint), ``store`` it once the query started, ``clean_start``: why the
+    pipe must start over on a fresh checkpoint (``None``: start on the checkpoint as it is),
+    and ``starting_versions``: a clean start's resume point, to pass (and keep beside the
+    checkpoint) until the new query planned its first batch."""
 
     start: PipeStart
     fingerprint: PlanFingerprint | None
     store: bool = False
     clean_start: str | None = None
+    starting_versions: Mapping[str, int] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -72,8 +76,12 @@ def verify_checkpoint(driver: StreamDriver, start: PipeStart, *, forced: str | N
     current = driver.fingerprint(start)
     if forced is not None:
         return CheckpointVerdict(start, current, store=True, clean_start=forced)
-    if not report.has_batches and report.ok:
-        return CheckpointVerdict(start, current, store=True)  # nothing processed yet: nothing to protect
+    if not report.has_batches and report.ok:  # nothing processed yet: nothing to protect
+        try:
+            resume = read_resume(start.checkpoint)
+        except ValueError as exc:
+            raise _unreadable(pipe.id, exc) from None
+        return CheckpointVerdict(start, current, store=True, starting_versions=resume)
     if report.problems and pipe.on_checkpoint_mismatch != "clean-start":
         raise CheckpointError(
             f"streaming pipe {pipe.id!r} cannot start on its checkpoint {start.checkpoint}: {report.describe()}",
@@ -86,11 +94,7 @@ def verify_checkpoint(driver: StreamDriver, start: PipeStart, *, forced: str | N
     try:
         stored = read_fingerprint(start.checkpoint)
     except ValueError as exc:
-        raise CheckpointError(
-            f"streaming pipe {pipe.id!r}: kindling's plan fingerprint beside its checkpoint is unreadable: {exc}",
-            query=pipe.id,
-            remedy="delete that one file (kindling stores a new one at the next start); the checkpoint itself is untouched",
-        ) from None
+        raise _unreadable(pipe.id, exc) from None
     if stored is None:
         return CheckpointVerdict(start, current, store=True)
     differences = stored.differences(current)
@@ -101,10 +105,21 @@ def verify_checkpoint(driver: StreamDriver, start: PipeStart, *, forced: str | N
     raise CheckpointMismatchError(pipe.id, start.checkpoint, differences)
 
 
+def _unreadable(pipe: str, exc: ValueError) -> CheckpointError:
+    return CheckpointError(
+        f"streaming pipe {pipe!r}: a file kindling keeps beside its checkpoint is unreadable: {exc}",
+        query=pipe,
+        remedy="restore or delete that one file (kindling writes the fingerprint again at the next start); Spark's files are untouched",
+    )
+
+
 def store_fingerprint(verdict: CheckpointVerdict) -> None:
-    """Write the verdict's fingerprint beside the checkpoint when it is due."""
+    """Write the verdict's fingerprint (and a clean start's resume point) beside the checkpoint
+    when due."""
     if verdict.store and verdict.fingerprint is not None:
         write_fingerprint(verdict.start.checkpoint, verdict.fingerprint)
+    if verdict.starting_versions:
+        write_resume(verdict.start.checkpoint, verdict.starting_versions)
 
 
 def _resume(driver: StreamDriver, start: PipeStart) -> ResumePoint:

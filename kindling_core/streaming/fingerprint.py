@@ -17,6 +17,12 @@ from the pipe's DataFrame without starting it
 The manager writes it to ``<checkpoint>/_kindling/fingerprint.json`` when a query starts on a
 checkpoint without one (a fresh checkpoint, or one made before kindling fingerprinted) and
 compares it before every later start (see ``docs/design/checkpoints.md``).
+
+Beside it, ``resume.json`` keeps the starting versions of a clean start (entity id → Delta
+version) until the new query planned its first batch: Spark ignores ``startingVersion`` once a
+checkpoint has offsets, and *reads it again* at every start before that, so a restart of a
+clean-started query that had no data yet must pass the same versions (measured: without them
+the restart read every source from its initial snapshot).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +39,22 @@ import attrs
 from kindling_core.streaming.checkpoint_check import KINDLING_FOLDER
 from kindling_core.streaming.checkpoints import is_local, local_path
 
-__all__ = ["PlanSource", "PlanFingerprint", "fingerprint_path", "read_fingerprint", "write_fingerprint", "FINGERPRINT_FILE"]
+__all__ = [
+    "PlanSource",
+    "PlanFingerprint",
+    "fingerprint_path",
+    "read_fingerprint",
+    "write_fingerprint",
+    "read_resume",
+    "write_resume",
+    "FINGERPRINT_FILE",
+    "RESUME_FILE",
+]
 
 #: The fingerprint's file name inside ``<checkpoint>/_kindling/``.
 FINGERPRINT_FILE = "fingerprint.json"
+#: The pending starting versions of a clean start, inside ``<checkpoint>/_kindling/``.
+RESUME_FILE = "resume.json"
 _FORMAT = 1
 
 
@@ -132,15 +150,41 @@ def read_fingerprint(checkpoint: str) -> PlanFingerprint | None:
         raise ValueError(f"{path}: {exc}") from None
 
 
+def _write(path: Path, data: Any) -> None:
+    """Write JSON atomically (a temporary file renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
 def write_fingerprint(checkpoint: str, fingerprint: PlanFingerprint) -> Path | None:
-    """Store ``fingerprint`` beside the local checkpoint (atomically: a temporary file renamed);
-    returns its path (``None``: a remote checkpoint, nothing written)."""
+    """Store ``fingerprint`` beside the local checkpoint; returns its path (``None``: a remote
+    checkpoint, nothing written)."""
     path = fingerprint_path(checkpoint)
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".fingerprint-", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(fingerprint.to_json(), stream, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    _write(path, fingerprint.to_json())
     return path
+
+
+def write_resume(checkpoint: str, versions: Mapping[str, int]) -> None:
+    """Keep a clean start's starting versions beside the (new, local) checkpoint."""
+    path = fingerprint_path(checkpoint)
+    if path is not None:
+        _write(path.with_name(RESUME_FILE), {"starting_versions": dict(versions)})
+
+
+def read_resume(checkpoint: str) -> dict[str, int]:
+    """The starting versions a clean start left beside the checkpoint (empty: none). A file
+    that is not one raises ``ValueError`` naming it."""
+    path = fingerprint_path(checkpoint)
+    if path is None or not path.with_name(RESUME_FILE).is_file():
+        return {}
+    resume = path.with_name(RESUME_FILE)
+    try:
+        data = json.loads(resume.read_text(encoding="utf-8"))["starting_versions"]
+        return {str(entity): int(version) for entity, version in data.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{resume}: not a clean start's resume point ({type(exc).__name__}: {exc})") from None

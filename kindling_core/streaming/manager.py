@@ -48,6 +48,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from kindling_core._names import did_you_mean
 from kindling_core.config import StreamingConfig
 from kindling_core.errors import ReceiverError
@@ -486,15 +488,18 @@ class StreamManager:
         its verdict asks for, and return the start to use."""
         with self._lock:
             verdict = self._verdicts.get(record.key)
-        if verdict is None or verdict.start is not start or verdict.clean_start is None:
+        if verdict is None or verdict.start is not start:
             return start
+        if verdict.clean_start is None:
+            return attrs.evolve(start, starting_versions=verdict.starting_versions) if verdict.starting_versions else start
         try:
             fresh, done = clean_start(self.driver, start, verdict.clean_start, datetime.datetime.now(datetime.timezone.utc))
         except ResumeRefused as exc:
             raise CleanStartRefusedError(record.key, start.checkpoint, str(exc), label=record.label()) from None
         with self._lock:
             self._clean_requests.pop(record.key, None)
-            self._verdicts[record.key] = CheckpointVerdict(fresh, verdict.fingerprint, store=True)
+            resume = fresh.starting_versions
+            self._verdicts[record.key] = CheckpointVerdict(fresh, verdict.fingerprint, store=True, starting_versions=resume)
             record.last_error = None
         logger.info("%s: old checkpoint moved to %s", record.label(), done.moved_to)
         return fresh
