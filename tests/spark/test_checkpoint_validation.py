@@ -1,7 +1,8 @@
 """Checkpoint validation and clean starts on the local Spark session with real Delta tables.
 
 A pipe changed incompatibly (its function now aggregates) is refused before Spark starts it;
-with ``on_checkpoint_mismatch="clean-start"`` the old checkpoint is moved aside and the new
+with ``on_checkpoint_mismatch="clean-start"`` (its function now deduplicates) the old
+checkpoint is moved aside and the new
 query resumes where the old one ended, even when the old query's last batch reached the Delta
 sink but not Spark's commit log, so the sink holds every source row exactly once. Queries run
 with ``availableNow`` (they end by themselves); every wait has a deadline and every query is
@@ -64,26 +65,7 @@ def stateless(orders):
     return orders.select("id", "amount")
 
 
-def test_an_incompatible_change_is_caught_before_spark_starts(spark, tmp_path: Path) -> None:
-    source = tmp_path / "bronze"
-    append(spark, source, range(0, 5))
-    run_to_end(orders_app(spark, tmp_path, source, stateless))
-    checkpoint = tmp_path / ".kindling" / "checkpoints" / "orders"
-    assert (checkpoint / "_kindling" / "fingerprint.json").is_file()
-
-    changed = orders_app(spark, tmp_path, source, lambda orders: orders.groupBy("id").count())
-    with pytest.raises(CheckpointMismatchError) as caught:
-        changed.streams.start()
-    message = str(caught.value)
-    assert f"streaming pipe 'orders' no longer matches its checkpoint {checkpoint}" in message
-    assert "the output schema changed from struct<id:bigint,amount:bigint> to struct<id:bigint,count:bigint>" in message
-    assert "the stateful operators changed from none to [aggregate]" in message
-    assert spark.streams.active == [] and changed.streams.query_status("orders").started_at is None  # nothing started
-    assert not list(checkpoint.parent.glob("orders.moved-*")) and (checkpoint / "commits" / "0").is_file()
-    changed.close()
-
-
-def test_a_clean_start_moves_the_checkpoint_aside_and_the_sink_gets_every_row_once(spark, tmp_path: Path) -> None:
+def test_an_incompatible_change_is_refused_and_a_clean_start_gets_every_row_into_the_sink_once(spark, tmp_path: Path) -> None:
     source, sink = tmp_path / "bronze", tmp_path / "silver"
     checkpoint = tmp_path / ".kindling" / "checkpoints" / "orders"
     append(spark, source, range(0, 5))  # version 0
@@ -99,6 +81,20 @@ def test_a_clean_start_moves_the_checkpoint_aside_and_the_sink_gets_every_row_on
     (checkpoint / "commits" / str(last)).unlink()
     (checkpoint / "commits" / f".{last}.crc").unlink(missing_ok=True)
     old_query_id = json.loads((checkpoint / "metadata").read_text().splitlines()[0])["id"]
+
+    # The pipe now aggregates: refused before Spark starts anything (policy fail, the default).
+    changed = orders_app(spark, tmp_path, source, lambda orders: orders.groupBy("id").count())
+    with pytest.raises(CheckpointMismatchError) as caught:
+        changed.streams.start()
+    message = str(caught.value)
+    assert f"streaming pipe 'orders' no longer matches its checkpoint {checkpoint}" in message
+    assert "the output schema changed from struct<id:bigint,amount:bigint> to struct<id:bigint,count:bigint>" in message
+    assert "the stateful operators changed from none to [aggregate]" in message
+    assert spark.streams.active == [] and changed.streams.query_status("orders").started_at is None  # nothing started
+    assert not list(checkpoint.parent.glob("orders.moved-*")) and (checkpoint / "offsets" / str(last)).is_file()
+    changed.close()
+
+    # The pipe now deduplicates, with the clean-start policy.
 
     new = orders_app(spark, tmp_path, source, lambda orders: orders.dropDuplicates(["id"]), on_checkpoint_mismatch="clean-start")
     run_to_end(new)  # clean start: resumes after batch 1, at version 3, one past the latest (nothing to read yet)
