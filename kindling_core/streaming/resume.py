@@ -48,7 +48,8 @@ _METADATA_INDEXES = frozenset({-20, -19})
 
 
 class ResumeRefused(Exception):
-    """A clean start cannot resume exactly; ``str()`` is the reason."""
+    """A clean start cannot resume exactly; ``str()`` is the reason. Internal: the manager turns
+    it into a ``CleanStartRefusedError`` or a reported ``CleanStartUnavailableError``."""
 
 
 @attrs.frozen

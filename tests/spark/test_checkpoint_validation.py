@@ -35,7 +35,8 @@ def stop_everything(spark) -> Iterator[None]:
 
 
 def append(spark, path: Path, ids: range) -> None:
-    spark.createDataFrame([(i, i * 10) for i in ids], "id long, amount long").coalesce(1).write.format("delta").mode("append").save(str(path))
+    frame = spark.createDataFrame([(i, i * 10) for i in ids], "id long, amount long").coalesce(1)
+    frame.write.format("delta").mode("append").save(str(path))
 
 
 def orders_app(spark, root: Path, source: Path, transform, **pipe):
