@@ -153,6 +153,13 @@ class Project:
             time.sleep(0.05)
         return sys.modules[self.module]
 
+    def entered(self) -> bool:
+        """The blocking feed's micro-batch began (safe to poll from another thread while
+        ``kindling stream`` imports the app module: it is in ``sys.modules`` before ``ENTERED``
+        is defined)."""
+        event = getattr(sys.modules.get(self.module), "ENTERED", None)
+        return event is not None and event.is_set()
+
     def unload(self) -> None:
         """Forget the app module, as the next ``kindling`` process would not have it."""
         sys.modules.pop(self.module, None)
@@ -333,7 +340,7 @@ def test_ctrl_c_stops_every_query_prints_the_summary_and_exits_130(spark, make_p
 
 def test_a_stop_that_times_out_is_reported_in_the_summary(spark, make_project, stray_sigints) -> None:
     project = make_project(stop_timeout=0.5)
-    press_ctrl_c_when(lambda: project.module in sys.modules and sys.modules[project.module].ENTERED.is_set())
+    press_ctrl_c_when(project.entered)
     result = kindling("stream", "--pipes", "blocking_feed")
     assert result.exit_code == 130, result.output  # interrupted wins over the stop's problem
     rows = summary_rows(result.stdout)
@@ -347,7 +354,7 @@ def test_a_second_ctrl_c_aborts_a_stop_that_hangs(spark, make_project, stray_sig
     stopping = threading.Event()
 
     def entered() -> bool:
-        if project.module not in sys.modules or not sys.modules[project.module].ENTERED.is_set():
+        if not project.entered():
             return False
         sys.modules[project.module].app.signals.connect("streaming.before_stop", lambda sender, payload: stopping.set())
         return True
