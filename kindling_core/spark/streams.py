@@ -25,7 +25,9 @@ or Spark Connect. Starting a streaming pipe:
 
 :meth:`SparkStreamDriver.fingerprint` builds the same DataFrame without starting it and reads
 its stateful operators from the physical plan Spark's ``explain`` shows for a streaming
-DataFrame (``StateStoreSave``, ``StreamingDeduplicate``, ``StreamingSymmetricHashJoin``...).
+DataFrame (``StateStoreSave``, ``StreamingDeduplicate``, ``StreamingSymmetricHashJoin``...);
+``start_pipe`` of that same ``PipeStart`` (the manager fingerprints right before it starts)
+reuses the DataFrame instead of calling the pipe function again.
 
 Everything else reads driver-side state (``status``, ``lastProgress``, ``isActive``,
 ``exception()``, ``spark.streams.active``) and runs no Spark job. pyspark is imported lazily.
@@ -114,6 +116,8 @@ class SparkStreamDriver:
     def __init__(self, spark: SparkSession, *, root: Path) -> None:
         self.spark = spark
         self.io = EntityIO(spark, root=root)
+        #: pipe id -> (the start fingerprinted, its DataFrame): start_pipe of that very start reuses it
+        self._built: dict[str, tuple[PipeStart, Any]] = {}
 
     # ------------------------------------------------------------------ session and listener
 
@@ -136,7 +140,8 @@ class SparkStreamDriver:
         from kindling_core.spark.sink import CheckpointAppId, batch_writer
 
         pipe = start.pipe
-        result = self._frame(start, ())
+        built = self._built.pop(pipe.id, None)
+        result = built[1] if built is not None and built[0] is start else self._frame(start, ())
         output = start.entities[pipe.output]
         if not self.io.exists(output):
             self.io.create(output, result.schema)
@@ -182,6 +187,7 @@ class SparkStreamDriver:
     def fingerprint(self, start: PipeStart) -> PlanFingerprint:
         pipe = start.pipe
         frame = self._frame(start, ())
+        self._built[pipe.id] = (start, frame)  # the start that follows need not build it again
         sources = []
         for entity_id in pipe.inputs:
             if entity_id not in pipe.dimensions:

@@ -6,7 +6,8 @@ Before a pipe starts (:func:`verify_checkpoint`, from the manager's start prepar
 1. the checkpoint's structure (:func:`~kindling_core.streaming.checkpoint_check.inspect_checkpoint`);
    a damaged checkpoint holding progress raises :class:`~kindling_core.streaming.errors.CheckpointError`
    with each problem's reason and remedy;
-2. the plan fingerprint the driver computes now against the one stored beside the checkpoint.
+2. the plan fingerprint the driver computes now against the one stored beside the checkpoint
+   (a pipe whose DataFrame cannot be built is not checked: its start raises the same error).
    None stored (a fresh checkpoint, one without batches, or one made before kindling
    fingerprinted or by another tool): accepted, and the fingerprint is stored once the query
    started. A difference: the pipe's ``on_checkpoint_mismatch`` decides, ``fail`` raises
@@ -73,7 +74,11 @@ def verify_checkpoint(driver: StreamDriver, start: PipeStart, *, forced: str | N
     report = inspect_checkpoint(start.checkpoint)
     if not report.inspected:
         return CheckpointVerdict(start, None, clean_start=forced)
-    current = driver.fingerprint(start)
+    try:
+        current = driver.fingerprint(start)
+    except Exception:  # the pipe cannot be built: its start raises the same, wrapped as a start failure
+        logger.debug("no plan fingerprint for streaming pipe %r", pipe.id, exc_info=True)
+        return CheckpointVerdict(start, None, clean_start=forced)
     if forced is not None:
         return CheckpointVerdict(start, current, store=True, clean_start=forced)
     if not report.has_batches and report.ok:  # nothing processed yet: nothing to protect
