@@ -6,7 +6,7 @@ checkpoint is moved aside and the new
 query resumes where the old one ended, even when the old query's last batch reached the Delta
 sink but not Spark's commit log, so the sink holds every source row exactly once. Queries run
 with ``availableNow`` (they end by themselves); every wait has a deadline and every query is
-stopped. The logic on crafted folders and a fake driver: tests/streaming/test_checkpoint_validation.py.
+stopped. The logic on crafted folders and a fake driver: tests/streaming/test_checkpoint_checks.py.
 """
 
 from __future__ import annotations
