@@ -20,7 +20,7 @@ from kindling_core.streaming.errors import (
     CleanStartRefusedError,
     CleanStartUnavailableError,
 )
-from kindling_core.streaming.fingerprint import PlanFingerprint, PlanSource, read_fingerprint
+from kindling_core.streaming.fingerprint import PlanFingerprint, PlanSource, read_fingerprint, write_fingerprint
 from kindling_core.streaming.manager import StreamManager
 from kindling_core.streaming.resume import END_INDEX, ResumeRefused, resume_point
 from kindling_core.streaming.state import QueryState
@@ -335,3 +335,63 @@ def test_a_recovery_clean_start_that_cannot_be_exact_is_declined_with_the_reason
     assert f"checkpoint {harness.checkpoint} is unchanged" in str(error) and harness.moved() == []
     assert streams.query_status("orders").state is S.FAILED and driver.starts["kindling_orders"] == 1
     streams.close()
+
+
+# ---------------------------------------------------------------------- fingerprints
+
+AGGREGATE_PLAN = """== Physical Plan ==
+*(4) HashAggregate(keys=[_groupingexpression#337L], functions=[count(1)])
++- StateStoreSave [_groupingexpression#337L], state info [ checkpoint = <unknown>, opId = 0, ver = 0, numPartitions = 2], Append
+   +- *(3) HashAggregate(keys=[_groupingexpression#337L], functions=[merge_count(1)])
+      +- StateStoreRestore [_groupingexpression#337L], state info [ checkpoint = <unknown>, opId = 0, ver = 0, numPartitions = 2]
+         +- Exchange hashpartitioning(_groupingexpression#337L, 2), REQUIRED_BY_STATEFUL_OPERATOR, [plan_id=95]
+            +- StreamingRelation delta, [id#322L]
+"""
+JOINS_PLAN = """== Physical Plan ==
+StreamingDeduplicate [id#322L], state info [ checkpoint = <unknown>, opId = 0, ver = 0, numPartitions = 2]
++- *(3) Project [id#322L, k#326L]
+   +- StreamingSymmetricHashJoin [id#322L], [id#325L], Inner, condition = [ leftOnly = null ], state info [ opId = 0 ]
+      :- StreamingRelation delta, [id#322L]
+      +- BroadcastHashJoin [id#322L], [id#327L], Inner, BuildRight, false, false
+         :- StreamingRelation delta, [id#325L, k#326L]
+         +- FileScan parquet [id#327L,k#328L] Batched: true
+"""
+
+
+def test_stateful_operators_are_read_from_the_explained_streaming_plan() -> None:
+    from kindling_core.spark.streams import stateful_operators  # pyspark is imported lazily there
+
+    # explain texts of Spark 4.2 streaming DataFrames (shortened): a stream-static join keeps no state
+    assert stateful_operators(AGGREGATE_PLAN) == ("aggregate",)
+    assert stateful_operators(JOINS_PLAN) == ("deduplicate", "stream-stream join")
+    assert stateful_operators("== Physical Plan ==\nStreamingRelation delta, [id#335L]\n") == ()
+
+
+def test_fingerprint_differences_and_storage(tmp_path: Path) -> None:
+    source = PlanSource("bronze.orders", "delta", "/lake/bronze/orders")
+    before = PlanFingerprint("struct<id:bigint>", (), [source], "append")
+    after = PlanFingerprint("struct<id:bigint>", (), [source, PlanSource("bronze.refunds", "delta", "/lake/refunds")], "merge")
+    assert before.differences(before) == ()
+    assert before.differences(after) == (
+        "the streamed sources changed from [bronze.orders (delta at /lake/bronze/orders)] to "
+        "[bronze.orders (delta at /lake/bronze/orders), bronze.refunds (delta at /lake/refunds)]",
+        "the write mode changed from append to merge",
+    )
+    checkpoint = str(tmp_path / "cp")
+    assert read_fingerprint(checkpoint) is None
+    write_fingerprint(checkpoint, after)
+    assert read_fingerprint(checkpoint) == after
+    assert read_fingerprint("s3a://bucket/cp") is None and write_fingerprint("s3a://bucket/cp", after) is None
+
+
+def test_an_unreadable_kindling_file_is_refused_with_its_path(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    harness.batches(1)
+    broken = harness.checkpoint / "_kindling" / "fingerprint.json"
+    broken.parent.mkdir()
+    broken.write_text('{"schema": 1}')
+    with pytest.raises(CheckpointError) as caught:
+        harness.streams.start()
+    assert f"a file kindling keeps beside its checkpoint is unreadable: {broken}: not a kindling plan fingerprint" in str(caught.value)
+    assert "Spark's files are untouched" in caught.value.remedy and harness.driver.starts["kindling_orders"] == 0
+    harness.streams.close()
