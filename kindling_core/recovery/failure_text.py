@@ -136,8 +136,9 @@ def collect_failure_text(error: BaseException) -> str:
 
     Per exception of the chain: ``"<Type>: <message>"`` (``"<Type>: [<CONDITION>] <message>"``
     when its condition is not already in the message), its message parameters not already in
-    the text, and its JVM stack trace (with the ``Caused by:`` lines) unless the message
-    already holds it.
+    the text, the failure text it carries (``exception_text``, as a failed stream's error does)
+    and its JVM stack trace (with the ``Caused by:`` lines), each unless the message already
+    holds it.
     """
     parts: list[str] = []
     for current in exception_chain(error):
@@ -155,6 +156,9 @@ def collect_failure_text(error: BaseException) -> str:
             extra = [f"  {key}: {value}" for key, value in parameters.items() if str(value) not in written]
             if extra:
                 parts.append("Message parameters:\n" + "\n".join(extra))
+        carried = getattr(current, "exception_text", None)  # a failure carried as text (a stream's)
+        if isinstance(carried, str) and carried.strip() and carried.strip() not in message:
+            parts.append(carried.rstrip())
         trace = _stack_trace(current)
         if trace is not None and trace.strip() not in message:
             parts.append("JVM stacktrace:\n" + trace.rstrip())

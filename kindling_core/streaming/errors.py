@@ -7,6 +7,7 @@ from typing import Any
 
 from kindling_core._names import did_you_mean
 from kindling_core.errors import KindlingError
+from kindling_core.recovery.failure_text import python_errors
 
 __all__ = [
     "StreamingError",
@@ -97,6 +98,23 @@ class ManagerClosedError(StreamingError):
     """The stream manager was closed (``app.close()``); it starts nothing any more."""
 
 
+#: How much of Spark's first line a stream failure's message keeps.
+SUMMARY_CHARS = 400
+
+
+def failure_summary(text: str) -> str:
+    """One readable line of a Spark failure text: its first non-empty line (cut at
+    :data:`SUMMARY_CHARS`) plus the last Python worker error it carries, if any."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    head = lines[0] if lines else "(no message)"
+    if len(head) > SUMMARY_CHARS:
+        head = head[: SUMMARY_CHARS - 1] + "\u2026"
+    workers = python_errors(text)
+    if workers and workers[-1] not in head:
+        head = f"{head} (Python worker: {workers[-1]})"
+    return head
+
+
 class StreamQueryFailedError(StreamingError):
     """A managed query ended with an exception, or its restart during a recovery raised: what
     the failure classifiers see and the error handlers receive.
@@ -104,9 +122,12 @@ class StreamQueryFailedError(StreamingError):
     It carries Spark's failure, it is not one of kindling's own declaration errors
     (``carries_failure``): ``exception_text`` is the full text Spark gave
     (``QueryTerminatedEvent.exception``: message, ``[ERROR_CLASS]`` token, ``Caused by:`` lines,
-    Python worker tracebacks) and ``str()`` includes it whole; ``error_class`` is Spark's error
-    class when it gave one. A failed restart has the original exception as ``__cause__``.
-    ``query`` is the pipe id or registered name, ``pipe`` the pipe id (``None`` otherwise).
+    Python worker tracebacks), which the failure classifiers search (it is part of
+    :attr:`~kindling_core.items.FailureContext.text`); ``str()`` is a summary that fits a log
+    line: Spark's first line (at most :data:`SUMMARY_CHARS` characters) and the Python worker's
+    error when there is one. ``error_class`` is Spark's error class when it gave one. A failed
+    restart has the original exception as ``__cause__``. ``query`` is the pipe id or registered
+    name, ``pipe`` the pipe id (``None`` otherwise).
     """
 
     #: This error wraps a failure of Spark or user code; classify what it carries, not its type.
@@ -119,7 +140,7 @@ class StreamQueryFailedError(StreamingError):
         self.error_class = error_class
         self.exception_text = exception_text
         super().__init__(
-            f"{label or repr(query)} failed: {exception_text}",
+            f"{label or repr(query)} failed: {failure_summary(exception_text)}",
             query=query,
             remedy="see the failure's classification and recovery in app.streams.status() / `kindling stream`",
         )
