@@ -9,8 +9,8 @@ Nothing is touched: no Spark session, no query, no restart request
 (``app.streams.preview_restarts``).
 
 Exit status: 0 when the previews were made (also when nothing would restart: the output says
-why), 1 for an unknown ``--entity`` or ``--pipe`` (with did-you-mean) or a batch ``--pipe``,
-2 for a usage or configuration error. ``--json`` prints one JSON document on stdout.
+why); 2 for a usage or configuration error, including an unknown ``--entity`` or ``--pipe``
+(with did-you-mean) or a batch ``--pipe``, as ``kindling plan --pipes`` does for unknown pipes. ``--json`` prints one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kindling_core.cli._common import EXIT_PROBLEMS, app_from, reporting_errors
+from kindling_core.cli._common import EXIT_USAGE, app_from, reporting_errors
 from kindling_core.errors import UnknownNameError
 from kindling_core.planning.errors import UnknownPipeError
 from kindling_core.streaming.errors import UnknownStreamError
@@ -72,10 +72,10 @@ def restarts(
                 plans.append(app.streams.preview_restarts(pipes=pipes, max_depth=depth, where="--pipe"))
         except UnknownStreamError as exc:  # a batch pipe; the message names --pipe
             click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_PROBLEMS)
+            sys.exit(EXIT_USAGE)
         except (UnknownNameError, UnknownPipeError) as exc:
             click.echo(f"error: {'--pipe' if isinstance(exc, UnknownPipeError) else '--entity'}: {exc}", err=True)
-            sys.exit(EXIT_PROBLEMS)
+            sys.exit(EXIT_USAGE)
     source = "--depth" if depth is not None else DEPTH_KEY
     if as_json:
         document: dict[str, Any] = {"app": app.name, "depth_from": source, "plans": [plan.to_dict() for plan in plans]}

@@ -133,19 +133,19 @@ def test_json_is_one_document_with_every_plan(project: Project) -> None:
     assert [s["cause"] for s in second["steps"]] == ["requested"]
 
 
-def test_unknown_names_get_did_you_mean_and_exit_1(project: Project) -> None:
+def test_unknown_names_get_did_you_mean_and_exit_2_like_plan(project: Project) -> None:
     configured(project)
     result = kindling("restarts", "--entity", "silver.customer")
-    assert result.exit_code == 1 and result.stdout == ""
+    assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines()[0] == (
         "error: --entity: unknown entity 'silver.customer'. Did you mean 'silver.customers' or 'silver.enriched'? "
         "Available: bronze.orders, gold.alerts, gold.by_tier, gold.report, lake.archive, silver.customers, silver.enriched."
     )
     result = kindling("restarts", "--pipe", "gold.alert")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: --pipe: unknown pipe id 'gold.alert' (did you mean 'gold.alerts'")
     result = kindling("restarts", "--pipe", "gold.report")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: --pipe: pipe 'gold.report' is a batch pipe; only streaming pipes restart.")
     assert "remedy: name streaming pipes (a batch pipe reads its inputs afresh at every run)" in result.stderr
 
