@@ -15,6 +15,7 @@ from kindling_core.errors import PluginItemError
 from kindling_core.model import Entity
 from kindling_core.plugin import ChangeKind, ChangeReport, SchemaChange
 from kindling_core.spark.dimensions import ChangeFeedError, dimension_watcher
+from kindling_core.spark.probe import probe_versions
 from kindling_core.testing import FakeEntryPoint, RecordingErrorHandler, make_app
 
 pytestmark = pytest.mark.spark
@@ -90,6 +91,9 @@ def test_version_poll_reports_metadata_only_schema_changes_with_their_columns(sp
     assert dropped.schema == SchemaChange(version=4, removed=("tier",), operations=("DROP COLUMNS",))
     assert dropped.reason == "version 4 changed the schema (DROP COLUMNS): column(s) removed: tier (no data changed)"
     assert restart_need(dropped, app.catalog.entities["dim.customers"]).needed
+    # Spark Connect's DESCRIBE HISTORY backend sees the operation, not the columns
+    history = probe_versions(spark, [path], since={path: 3}, backend="history")[path]
+    assert (history.schema_version, history.schema_operations, history.schema_before) == (4, ("DROP COLUMNS",), None)
 
 
 def test_change_data_feed_ignores_irrelevant_updates_and_reports_a_relevant_one(spark: SparkSession, tmp_path: Path) -> None:
