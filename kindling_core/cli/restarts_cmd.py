@@ -10,7 +10,8 @@ Nothing is touched: no Spark session, no query, no restart request
 
 Exit status: 0 when the previews were made (also when nothing would restart: the output says
 why); 2 for a usage or configuration error, including an unknown ``--entity`` or ``--pipe``
-(with did-you-mean) or a batch ``--pipe``, as ``kindling plan --pipes`` does for unknown pipes. ``--json`` prints one JSON document on stdout.
+(with did-you-mean) or a batch ``--pipe``, as ``kindling plan --pipes`` does for unknown
+pipes. ``--json`` prints one JSON document on stdout.
 """
 
 from __future__ import annotations
