@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/bench_listener.py
 	$(PY) benchmarks/bench_streams.py
 	$(PY) benchmarks/bench_recovery.py
+	$(PY) benchmarks/bench_restarts.py
 
 docs: setup
 	$(PY) -m kindling_core.docgen
