@@ -123,7 +123,7 @@ class Timeline:
         "streaming.after_start",
     )
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: Any) -> None:
         self.events: list[tuple[float, str, Any]] = []
         self._lock = threading.Lock()
         for name in self.NAMES:
