@@ -26,8 +26,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             app_name="kindling-tests",
             shuffle_partitions=2,
             warehouse_dir=warehouse,
-            # C1-only JIT: roughly halves JVM start-up and first-query time for short test runs.
-            extra_conf={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"},
+            # C1-only JIT: roughly halves JVM start-up and first-query time for short test runs; a larger
+            # code cache, or a long suite fills it ("CodeCache is full. Compiler has been disabled").
+            extra_conf={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"},
         )
     )
     yield session

@@ -47,7 +47,7 @@ def main(root: Path, phase: str) -> None:
             app_name="kindling-exactly-once-driver",
             shuffle_partitions=1,
             warehouse_dir=root / "warehouse",
-            extra_conf={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"},
+            extra_conf={"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"},
         )
     )
     io = EntityIO(spark, root=root)
