@@ -92,7 +92,7 @@ def restarts(
 def plan_lines(plan: RestartPlan, depth_source: str = DEPTH_KEY) -> list[str]:
     """The text of one preview: a headline, the dimension, the steps, what was left out, notes."""
     restarted = f"{', '.join(plan.requested)} restart{'s' if len(plan.requested) == 1 else ''}"
-    changed = f"{plan.entity} changes"
+    changed = f"{plan.entity} changes" if plan.is_empty else f"a change of {plan.entity} needs a restart"
     subject = restarted if plan.entity is None else f"{changed} and {restarted}" if plan.requested else changed
     lines = []
     if plan.is_empty:
@@ -108,6 +108,8 @@ def plan_lines(plan: RestartPlan, depth_source: str = DEPTH_KEY) -> list[str]:
             f"  {facts.entity}: detector {facts.detector} ({facts.detector_source}), "
             f"restart policy {facts.restart} ({facts.restart_source}){cached}{undeclared}"
         )
+        if not plan.is_empty:
+            lines.append(f"  restarts on: {facts.restarts_on()}")
     lines.extend(f"  {number}. {_step_text(step)}" for number, step in enumerate(plan.steps, 1))
     if plan.truncated:
         lines.append(f"  Left out, deeper than the cascade depth limit {plan.max_depth} ({depth_source}):")

@@ -93,6 +93,27 @@ class RestartNeed:
     """The ``change.restart`` policy that decided."""
 
 
+def restart_triggers(restart: str, *, cached: bool = False, delta: bool = True) -> str:
+    """Which changes restart a dimension's streaming queries under ``change.restart`` =
+    ``restart`` (the rules of :func:`restart_need`, in one sentence for the restart preview)."""
+    if restart == "never":
+        return "no change restarts its queries (change.restart = never)"
+    if restart == "always":
+        return "every change its detector reports restarts its queries (change.restart = always)"
+    if not delta:
+        return "every change restarts its queries: only Delta dimensions are read again at each micro-batch"
+    if cached:
+        return (
+            "a data change (its pipes cache it), a removed, renamed or retyped column or a recreated "
+            "table restarts its queries; an added column alone does not"
+        )
+    return (
+        "a removed, renamed or retyped column, a recreated table or an unclear history restarts its "
+        "queries; a plain data change or an added column does not (a Delta stream-static join reads "
+        "the current version at each micro-batch)"
+    )
+
+
 def restart_policy(entity: Entity) -> RestartPolicy:
     """``entity``'s ``change.restart`` and ``change.cached`` options, checked; raises
     :class:`~kindling_core.dimensions.errors.DimensionOptionError` for a bad value."""

@@ -111,13 +111,22 @@ class DimensionFacts:
     restart: str
     restart_source: str
     cached: bool = False
+    delta: bool = True
+    """The dimension is a Delta table (or undeclared); only Delta dimensions are read again at each
+    micro-batch, so any change of another format restarts under ``auto``."""
+
+    def restarts_on(self) -> str:
+        """Which changes restart the plan's queries under this dimension's restart policy."""
+        from kindling_core.dimensions.policy import restart_triggers  # a higher layer
+
+        return restart_triggers(self.restart, cached=self.cached, delta=self.delta)
 
     def summary(self) -> str:
         """``detector version-poll, restart policy auto`` (``, cached`` when the pipe caches it)."""
         return f"detector {self.detector}, restart policy {self.restart}" + (", cached" if self.cached else "")
 
     def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        return {**attrs.asdict(self), "restarts_on": self.restarts_on()}
 
 
 @attrs.frozen
@@ -190,6 +199,7 @@ def dimension_facts(entity_id: str, entity: Entity | None, *, default_detector: 
         restart=policy.restart,
         restart_source=f"options[{RESTART_OPTION!r}]" if RESTART_OPTION in options else "default",
         cached=policy.cached,
+        delta=entity is None or entity.format == "delta",
     )
 
 

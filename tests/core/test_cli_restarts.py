@@ -61,8 +61,10 @@ def test_a_dimension_change_lists_its_readers_then_the_cascades_in_order_with_de
     result = kindling("restarts", "--entity", "silver.customers")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "When silver.customers changes, 3 streaming queries restart, in this order:",
+        "When a change of silver.customers needs a restart, 3 streaming queries restart, in this order:",
         "  silver.customers: detector version-poll (tool.kindling.change-detectors.default), restart policy auto (default)",
+        "  restarts on: a removed, renamed or retyped column, a recreated table or an unclear history restarts its queries; "
+        "a plain data change or an added column does not (a Delta stream-static join reads the current version at each micro-batch)",
         "  1. silver.enriched  (reads dimension silver.customers; detector version-poll, restart policy auto)",
         "  2. gold.by_tier  (depth 1 via silver.enriched: streams the output of silver.enriched, which restarts)",
         "  3. gold.alerts  (depth 2 via gold.by_tier: streams the output of gold.by_tier, which restarts)",
@@ -75,9 +77,10 @@ def test_the_entity_options_and_the_configuration_decide_what_is_shown(project: 
     result = kindling("restarts", "--entity", "silver.customers")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "When silver.customers changes, 2 streaming queries restart, in this order:",
+        "When a change of silver.customers needs a restart, 2 streaming queries restart, in this order:",
         "  silver.customers: detector change-data-feed (options['change.detector']), restart policy always "
         "(options['change.restart']), cached by its pipes (change.cached)",
+        "  restarts on: every change its detector reports restarts its queries (change.restart = always)",
         "  1. silver.enriched  (reads dimension silver.customers; detector change-data-feed, restart policy always, cached)",
         "  2. gold.by_tier  (depth 1 via silver.enriched: streams the output of silver.enriched, which restarts)",
         "  Left out, deeper than the cascade depth limit 1 (tool.kindling.restarts.cascade-depth):",
@@ -91,8 +94,10 @@ def test_the_default_detector_comes_from_the_configuration(project: Project) -> 
     configured(project, table='[tool.kindling.change-detectors]\ndefault = "schedule"\n')
     result = kindling("restarts", "--entity", "silver.customers", "--depth", "0")
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[1:4] == [
+    assert result.stdout.splitlines()[1:5] == [
         "  silver.customers: detector schedule (tool.kindling.change-detectors.default), restart policy auto (default)",
+        "  restarts on: a removed, renamed or retyped column, a recreated table or an unclear history restarts its queries; "
+        "a plain data change or an added column does not (a Delta stream-static join reads the current version at each micro-batch)",
         "  1. silver.enriched  (reads dimension silver.customers; detector schedule, restart policy auto)",
         "  Left out, deeper than the cascade depth limit 0 (--depth):",
     ]
@@ -129,6 +134,7 @@ def test_json_is_one_document_with_every_plan(project: Project) -> None:
     ]
     assert [(s["pipe"], s["depth"]) for s in first["truncated"]] == [("gold.alerts", 2)]
     assert first["dimension"]["detector"] == "version-poll" and first["dimension"]["restart"] == "auto"
+    assert first["dimension"]["restarts_on"].startswith("a removed, renamed or retyped column")
     assert second["requested"] == ["gold.alerts"] and second["dimension"] is None
     assert [s["cause"] for s in second["steps"]] == ["requested"]
 
@@ -185,4 +191,4 @@ def test_the_preview_starts_no_spark(project: Project) -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=project.root)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == "When silver.customers changes, 3 streaming queries restart, in this order:"
+    assert result.stdout.splitlines()[0] == "When a change of silver.customers needs a restart, 3 streaming queries restart, in this order:"
